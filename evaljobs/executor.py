@@ -17,7 +17,15 @@ from evaljobs.records import JobStatus
 from evaljobs.registry import JobRegistry
 from evaljobs.settings import Settings
 
-__all__ = ["Executor", "InlineExecutor", "LocalExecutor", "cancel_job", "get_executor"]
+__all__ = [
+    "Executor",
+    "InlineExecutor",
+    "LocalExecutor",
+    "cancel_job",
+    "get_executor",
+    "runner_alive",
+    "spawn_runner",
+]
 
 
 class Executor(Protocol):
@@ -33,17 +41,35 @@ class LocalExecutor:
         self.settings = settings
 
     def dispatch(self, job_id: str) -> None:
-        folder = self.settings.jobs_dir / job_id
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / "runner.out").open("ab") as out:
-            subprocess.Popen(
-                [sys.executable, "-m", "runners.job", job_id],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env={**os.environ, "EVALJOBS_HOME": str(self.settings.home.resolve())},
-            )
+        spawn_runner(self.settings, job_id)
+
+
+def spawn_runner(settings: Settings, job_id: str) -> subprocess.Popen[bytes]:
+    """Start `python -m runners.job ID` detached (its own session: it outlives the caller)."""
+    folder = settings.jobs_dir / job_id
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / "runner.out").open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "runners.job", job_id],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "EVALJOBS_HOME": str(settings.home.resolve())},
+        )
+
+
+def runner_alive(pid: object) -> bool:
+    """True when the runner process `pid` exists."""
+    if not pid:
+        return False
+    try:
+        os.kill(int(str(pid)), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 class InlineExecutor:

@@ -9,7 +9,7 @@ same contract the DynamoDB adapter keeps with conditional writes.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,10 +29,17 @@ __all__ = ["JobRegistry", "SqliteRegistry", "open_registry"]
 class JobRegistry(Protocol):
     """What every registry adapter offers."""
 
-    def create(self, record: JobRecord) -> None: ...
+    def create(self, record: JobRecord, idempotency_key: str | None = None) -> JobRecord: ...
     def get(self, job_id: str) -> JobRecord: ...
     def jobs(
-        self, *, project: str | None = None, status: JobStatus | None = None, limit: int = 100
+        self,
+        *,
+        project: str | None = None,
+        status: JobStatus | None = None,
+        entities: Collection[str] | None = None,
+        trigger: str | None = None,
+        limit: int = 100,
+        oldest_first: bool = False,
     ) -> list[JobRecord]: ...
     def transition(self, job_id: str, to: JobStatus, **fields: Any) -> bool: ...
     def finish(
@@ -65,6 +72,13 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 
+_ADDED_COLUMNS = {"trigger_kind": "TEXT", "idempotency_key": "TEXT"}
+_INDEXES = """
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS jobs_trigger ON jobs(trigger_kind);
+"""
+
+
 class SqliteRegistry:
     """Job registry in one SQLite file, safe for several processes (WAL, busy timeout)."""
 
@@ -73,6 +87,13 @@ class SqliteRegistry:
         path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect() as db:
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+            for column in _ADDED_COLUMNS.keys() - columns:  # registries written before they existed
+                db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {_ADDED_COLUMNS[column]}")
+            db.execute(
+                "UPDATE jobs SET trigger_kind = json_extract(doc, '$.trigger.kind') WHERE trigger_kind IS NULL"
+            )
+            db.executescript(_INDEXES)
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -99,11 +120,22 @@ class SqliteRegistry:
     def _doc(record: JobRecord) -> str:
         return record.model_dump_json(exclude={"results"})
 
-    def create(self, record: JobRecord) -> None:
-        """Insert a new job; the id must be new."""
+    def create(self, record: JobRecord, idempotency_key: str | None = None) -> JobRecord:
+        """Insert a new job and return it; with a key already used, return that job instead.
+
+        The check and the insert share one write transaction, so concurrent duplicates
+        (a webhook delivered twice at once) create exactly one job.
+        """
         with self._tx() as db:
+            if idempotency_key is not None:
+                row = db.execute(
+                    "SELECT id, doc FROM jobs WHERE idempotency_key = ?", (idempotency_key,)
+                ).fetchone()
+                if row is not None:
+                    return self._load(db, row)
             db.execute(
-                "INSERT INTO jobs (id, entity, project, status, created_at, doc) VALUES (?,?,?,?,?,?)",
+                "INSERT INTO jobs (id, entity, project, status, created_at, doc, trigger_kind, idempotency_key)"
+                " VALUES (?,?,?,?,?,?,?,?)",
                 (
                     record.id,
                     record.entity,
@@ -111,8 +143,11 @@ class SqliteRegistry:
                     record.status.value,
                     record.created_at.isoformat(),
                     self._doc(record),
+                    record.trigger.kind,
+                    idempotency_key,
                 ),
             )
+        return record
 
     def _load(self, db: sqlite3.Connection, row: tuple[str, str]) -> JobRecord:
         job_id, doc = row
@@ -130,20 +165,30 @@ class SqliteRegistry:
             return self._load(db, row)
 
     def jobs(
-        self, *, project: str | None = None, status: JobStatus | None = None, limit: int = 100
+        self,
+        *,
+        project: str | None = None,
+        status: JobStatus | None = None,
+        entities: Collection[str] | None = None,
+        trigger: str | None = None,
+        limit: int = 100,
+        oldest_first: bool = False,
     ) -> list[JobRecord]:
-        """Newest jobs first, optionally of one project or status."""
-        where, args = [], []
-        if project:
-            where.append("project = ?")
-            args.append(project)
-        if status:
-            where.append("status = ?")
-            args.append(status.value)
+        """Newest jobs first (or oldest), filtered by project, status, entities and trigger kind."""
+        where: list[str] = []
+        args: list[str | int] = []
+        for column, value in (("project", project), ("status", status), ("trigger_kind", trigger)):
+            if value:
+                where.append(f"{column} = ?")
+                args.append(str(value))
+        if entities is not None:
+            where.append(f"entity IN ({','.join('?' * len(entities))})" if entities else "0")
+            args.extend(entities)
         sql = "SELECT id, doc FROM jobs"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, rowid DESC LIMIT ?"
+        order = "ASC" if oldest_first else "DESC"
+        sql += f" ORDER BY created_at {order}, rowid {order} LIMIT ?"
         with self._connect() as db:
             rows = db.execute(sql, (*args, limit)).fetchall()
             return [self._load(db, row) for row in rows]

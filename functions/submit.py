@@ -18,7 +18,7 @@ from evaljobs.spec import JobSpec
 from evaljobs.validation import validate_job
 from evaljobs.wandb_config import from_wandb_config, is_wandb_config
 
-__all__ = ["check_local_checkpoint", "new_job_id", "prepare_job", "submit_job"]
+__all__ = ["check_local_checkpoint", "new_job_id", "prepare_job", "submit_job", "submit_job_once"]
 
 
 def new_job_id() -> str:
@@ -77,6 +77,24 @@ def submit_job(
     env: dict[str, str] | None = None,
 ) -> JobRecord:
     """Validate, record (only once valid) and dispatch; returns the queued job."""
+    job, _ = submit_job_once(
+        doc, trigger=trigger, registry=registry, executor=executor, settings=settings, env=env, key=None
+    )
+    return job
+
+
+def submit_job_once(
+    doc: dict[str, Any],
+    *,
+    key: str | None,
+    trigger: Trigger,
+    registry: JobRegistry,
+    executor: Executor,
+    settings: Settings,
+    env: dict[str, str] | None = None,
+) -> tuple[JobRecord, bool]:
+    """`submit_job` under an idempotency key: (the job, True) the first time; (the earlier job,
+    False) for a key already used, and then nothing is recorded or dispatched."""
     spec = prepare_job(doc, settings, env)
     record = JobRecord(
         id=new_job_id(),
@@ -87,6 +105,8 @@ def submit_job(
         spec=spec.model_dump(mode="json", exclude_none=True),
         trigger=trigger,
     )
-    registry.create(record)
-    executor.dispatch(record.id)
-    return record
+    stored = registry.create(record, key)
+    created = stored.id == record.id
+    if created:
+        executor.dispatch(record.id)
+    return stored, created

@@ -19,6 +19,7 @@ from typing import Any
 
 from evaljobs.datasets_source import activate, mirror_revision, parse_source
 from evaljobs.errors import EvalJobError, EvaluationError
+from evaljobs.executor import runner_alive
 from evaljobs.records import BenchmarkResult, JobRecord, JobStatus
 from evaljobs.registry import JobRegistry, open_registry
 from evaljobs.secrets import redact, resolve
@@ -84,13 +85,7 @@ def _interrupted(record: JobRecord) -> bool:
     pid = record.runtime.get("pid")
     if record.status is not JobStatus.RUNNING or not pid or int(pid) == os.getpid():
         return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    return not runner_alive(pid)
 
 
 def _resolve_secrets(spec: JobSpec, settings: Settings) -> dict[str, str]:
@@ -159,7 +154,9 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
     registry = registry or open_registry()
     record: JobRecord = registry.get(job_id)
     resuming = False
-    if not registry.transition(job_id, JobStatus.RUNNING):
+    # The pid lands with the transition, so a second runner (or a restarted pool) can tell
+    # a live claim from a dead one at any moment.
+    if not registry.transition(job_id, JobStatus.RUNNING, runtime={**record.runtime, "pid": os.getpid()}):
         if not _interrupted(record):
             return record.status
         resuming = True  # its runner died: take over; eval_set resumes from the job's log dir
