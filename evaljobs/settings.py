@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     dataset_source: str = "hub"
     """`hub` (Hugging Face Hub, the default) or a local folder laid out like the Hub."""
 
+    artifact_source: str = "wandb"
+    """Where W&B artifact checkpoints come from: `wandb` (the W&B API) or a local folder laid out
+    `entity/project/name/alias/` (offline stand-in)."""
+
     wandb_mode: Literal["auto", "online", "offline", "disabled"] = "auto"
     """`auto` is online when WANDB_API_KEY is set, offline otherwise."""
 
@@ -53,6 +57,12 @@ class Settings(BaseSettings):
 
     max_connections: int = 8
     """Concurrent requests inspect-ai sends to the model server."""
+
+    workers: int = Field(default=1, ge=0)
+    """Jobs `evaljobs serve`'s local worker pool runs at once (each starts its own vLLM server)."""
+
+    policies_file: Path | None = None
+    """Evaluation policies (YAML) that `evaljobs serve` loads at start."""
 
     @property
     def db_path(self) -> Path:

@@ -6,7 +6,6 @@ generated from them (`evaljobs schema`) and a test fails when the committed copy
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -213,7 +212,8 @@ class JobSpec(_Strict):
         assert self.checkpoint is not None
         if self.checkpoint.served_name:
             return self.checkpoint.served_name
-        return re.split(r"[/:]", self.checkpoint.uri.rstrip("/"))[-1] or self.checkpoint.uri
+        # the last path part: a folder's name, or `name:alias` of a W&B artifact
+        return self.checkpoint.uri.rstrip("/").rsplit("/", 1)[-1] or self.checkpoint.uri
 
     def secret_refs(self) -> dict[str, str]:
         """Every secret reference in the job, by JSON pointer."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from evaljobs.errors import CheckpointError
 
-__all__ = ["download_s3_prefix", "download_wandb_artifact"]
+__all__ = ["download_s3_prefix", "download_wandb_artifact", "mirrored_wandb_artifact"]
 
 
 def download_s3_prefix(uri: str, cache_dir: Path) -> Path:
@@ -59,3 +59,18 @@ def download_wandb_artifact(path: str, cache_dir: Path) -> Path:
         artifact.download(root=str(target))
         done.touch()
     return target
+
+
+def mirrored_wandb_artifact(path: str, root: Path) -> Path:
+    """`entity/project/name:alias` from a local folder laid out as `root/entity/project/name/alias/`.
+
+    The offline stand-in for W&B (`EVALJOBS_ARTIFACT_SOURCE=<folder>`): aliases are folders
+    or symlinks to a version's folder, as W&B's aliases point at versions.
+    """
+    name, _, alias = path.partition(":")
+    folder = root.joinpath(*name.split("/"), alias)
+    if not folder.is_dir():
+        raise CheckpointError(
+            f"W&B artifact {path} is not in the artifact mirror {root} (looked for {folder})"
+        )
+    return folder.resolve()

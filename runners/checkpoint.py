@@ -38,16 +38,22 @@ def is_wandb_artifact(uri: str) -> bool:
     return bool(_WANDB_ARTIFACT.match(uri)) and not Path(uri).exists()
 
 
-def resolve_checkpoint(uri: str, cache_dir: Path) -> Path:
-    """A local folder holding the checkpoint named by `uri`."""
+def resolve_checkpoint(uri: str, cache_dir: Path, artifact_source: str = "wandb") -> Path:
+    """A local folder holding the checkpoint named by `uri`.
+
+    W&B artifacts come from W&B (`artifact_source="wandb"`) or a local mirror folder.
+    """
     if uri.startswith("s3://"):
         from runners.artifacts import download_s3_prefix
 
         return download_s3_prefix(uri, cache_dir)
     if is_wandb_artifact(uri):
-        from runners.artifacts import download_wandb_artifact
+        from runners.artifacts import download_wandb_artifact, mirrored_wandb_artifact
 
-        return download_wandb_artifact(uri.removeprefix("wandb-artifact://"), cache_dir)
+        name = uri.removeprefix("wandb-artifact://")
+        if artifact_source != "wandb":
+            return mirrored_wandb_artifact(name, Path(artifact_source))
+        return download_wandb_artifact(name, cache_dir)
     path = Path(uri.removeprefix("file://")).expanduser()
     if not path.exists():
         raise CheckpointError(

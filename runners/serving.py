@@ -30,7 +30,7 @@ def served_checkpoint(
     job_id: str,
 ) -> Iterator[tuple[ServerInfo, Preflight]]:
     """Resolve → preflight → serve; the server stops when the block ends, however it ends."""
-    path = resolve_checkpoint(model.uri, settings.models_dir)
+    path = resolve_checkpoint(model.uri, settings.models_dir, settings.artifact_source)
     checked = preflight(path, model, settings.gpu_memory_cap_gb, folder)
     say(
         f"checkpoint {path}: {checked.architecture}, {checked.total_gb:.2f} GiB with KV cache, "

@@ -1,0 +1,241 @@
+"""State the triggers keep: API tokens, webhook credentials, policies, schedule marks, deliveries.
+
+Tokens and webhook access tokens are stored as SHA-256 hashes (they are 256-bit random
+values, so a plain hash is enough); a webhook's signing secret is stored as is, because
+HMAC verification needs it. Same SQLite file as the job registry, its own tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from evaljobs.errors import EvalJobError
+from evaljobs.policies import Policy
+from evaljobs.records import utcnow
+
+__all__ = ["Delivery", "Principal", "SqliteTriggerStore", "TriggerStore", "WebhookCredential", "hash_token"]
+
+ALL_ENTITIES = "*"
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who an API token belongs to and which entities it may act for."""
+
+    name: str
+    entities: frozenset[str]
+
+    def can(self, entity: str) -> bool:
+        """True when the token may start and read jobs of `entity`."""
+        return ALL_ENTITIES in self.entities or entity in self.entities
+
+    def visible(self) -> Collection[str] | None:
+        """Entities to filter listings by (None: every entity)."""
+        return None if ALL_ENTITIES in self.entities else self.entities
+
+
+@dataclass(frozen=True)
+class WebhookCredential:
+    """What an entity's W&B webhook authenticates with."""
+
+    entity: str
+    secret: str
+
+
+class Delivery(BaseModel):
+    """One event a trigger received (a webhook delivery or a schedule tick) and what it did."""
+
+    id: int
+    """Sequence number."""
+    received_at: datetime
+    """When it arrived."""
+    source: str
+    """`webhook` or `cron`."""
+    entity: str
+    """The entity it concerned."""
+    payload: dict[str, Any]
+    """The event as received (webhook body, or the tick)."""
+    outcome: str
+    """`started`, `duplicate`, `unmatched`, `rejected`."""
+    policies: list[str] = Field(default_factory=list)
+    """Policies that matched."""
+    jobs: list[str] = Field(default_factory=list)
+    """Jobs it started (or found already started, for duplicates)."""
+    detail: str | None = None
+    """Why it was rejected, when it was."""
+
+
+class TriggerStore(Protocol):
+    """What every trigger-state adapter offers."""
+
+    def create_token(self, name: str, entities: Collection[str]) -> str: ...
+    def principal(self, token: str) -> Principal | None: ...
+    def create_webhook(self, entity: str) -> tuple[str, str]: ...
+    def webhook_credential(self, access_token: str) -> WebhookCredential | None: ...
+    def put_policy(self, policy: Policy, now: datetime | None = None) -> None: ...
+    def policy(self, name: str) -> Policy | None: ...
+    def policies(self, entities: Collection[str] | None = None) -> list[Policy]: ...
+    def delete_policy(self, name: str) -> bool: ...
+    def schedule_mark(self, name: str) -> datetime | None: ...
+    def advance_schedule(self, name: str, tick: datetime, expected: datetime | None) -> bool: ...
+    def record_delivery(self, delivery: Delivery) -> Delivery: ...
+    def deliveries(self, entities: Collection[str] | None = None, limit: int = 100) -> list[Delivery]: ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS api_tokens (
+    hash TEXT PRIMARY KEY, name TEXT NOT NULL, entities TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS webhook_credentials (
+    token_hash TEXT PRIMARY KEY, entity TEXT NOT NULL, secret TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS policies (
+    name TEXT PRIMARY KEY, entity TEXT NOT NULL, doc TEXT NOT NULL, schedule_mark TEXT
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, entity TEXT NOT NULL, doc TEXT NOT NULL
+);
+"""
+
+
+class SqliteTriggerStore:
+    """Trigger state in the registry's SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        finally:
+            db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    def create_token(self, name: str, entities: Collection[str]) -> str:
+        """A new API token for `entities` (`*`: all); only its hash is kept."""
+        if not entities:
+            raise EvalJobError("a token needs at least one entity (or `*` for all)")
+        token = "ej_" + secrets.token_urlsafe(32)
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO api_tokens (hash, name, entities, created_at) VALUES (?,?,?,?)",
+                (hash_token(token), name, json.dumps(sorted(entities)), utcnow().isoformat()),
+            )
+        return token
+
+    def principal(self, token: str) -> Principal | None:
+        """The token's owner, or None for an unknown token."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT name, entities FROM api_tokens WHERE hash = ?", (hash_token(token),)
+            ).fetchone()
+        return Principal(row[0], frozenset(json.loads(row[1]))) if row else None
+
+    def create_webhook(self, entity: str) -> tuple[str, str]:
+        """A new (access token, signing secret) pair for the entity's W&B webhook."""
+        token, secret = "ejw_" + secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO webhook_credentials (token_hash, entity, secret, created_at) VALUES (?,?,?,?)",
+                (hash_token(token), entity, secret, utcnow().isoformat()),
+            )
+        return token, secret
+
+    def webhook_credential(self, access_token: str) -> WebhookCredential | None:
+        """The entity and signing secret behind a webhook access token."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT entity, secret FROM webhook_credentials WHERE token_hash = ?",
+                (hash_token(access_token),),
+            ).fetchone()
+        return WebhookCredential(row[0], row[1]) if row else None
+
+    def put_policy(self, policy: Policy, now: datetime | None = None) -> None:
+        """Create or replace a policy; a new one's schedule starts at `now`, a replaced one keeps its mark."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO policies (name, entity, doc, schedule_mark) VALUES (?,?,?,?) "
+                "ON CONFLICT(name) DO UPDATE SET entity = excluded.entity, doc = excluded.doc",
+                (policy.name, policy.entity, policy.model_dump_json(), (now or utcnow()).isoformat()),
+            )
+
+    def policy(self, name: str) -> Policy | None:
+        """The policy with that name."""
+        with self._tx() as db:
+            row = db.execute("SELECT doc FROM policies WHERE name = ?", (name,)).fetchone()
+        return Policy.model_validate_json(row[0]) if row else None
+
+    def policies(self, entities: Collection[str] | None = None) -> list[Policy]:
+        """Every policy, or those of some entities, by name."""
+        with self._tx() as db:
+            rows = db.execute("SELECT entity, doc FROM policies ORDER BY name").fetchall()
+        return [Policy.model_validate_json(d) for e, d in rows if entities is None or e in entities]
+
+    def delete_policy(self, name: str) -> bool:
+        """Remove a policy; False when there was none."""
+        with self._tx() as db:
+            return db.execute("DELETE FROM policies WHERE name = ?", (name,)).rowcount == 1
+
+    def schedule_mark(self, name: str) -> datetime | None:
+        """The last tick a cron policy ran (its creation time before the first)."""
+        with self._tx() as db:
+            row = db.execute("SELECT schedule_mark FROM policies WHERE name = ?", (name,)).fetchone()
+        return datetime.fromisoformat(row[0]) if row and row[0] else None
+
+    def advance_schedule(self, name: str, tick: datetime, expected: datetime | None) -> bool:
+        """Move the mark to `tick` if it still is `expected` (one scheduler wins a tick)."""
+        with self._tx() as db:
+            row = db.execute("SELECT schedule_mark FROM policies WHERE name = ?", (name,)).fetchone()
+            current = datetime.fromisoformat(row[0]) if row and row[0] else None
+            if row is None or current != expected:
+                return False
+            db.execute("UPDATE policies SET schedule_mark = ? WHERE name = ?", (tick.isoformat(), name))
+            return True
+
+    def record_delivery(self, delivery: Delivery) -> Delivery:
+        """Append a delivery; returns it with its sequence number."""
+        with self._tx() as db:
+            cursor = db.execute("INSERT INTO deliveries (entity, doc) VALUES (?, ?)", (delivery.entity, "{}"))
+            stored = delivery.model_copy(update={"id": cursor.lastrowid})
+            db.execute("UPDATE deliveries SET doc = ? WHERE id = ?", (stored.model_dump_json(), stored.id))
+        return stored
+
+    def deliveries(self, entities: Collection[str] | None = None, limit: int = 100) -> list[Delivery]:
+        """Newest deliveries first."""
+        where = "" if entities is None else f"WHERE entity IN ({','.join('?' * len(entities))})"
+        with self._tx() as db:
+            rows = db.execute(
+                f"SELECT doc FROM deliveries {where} ORDER BY id DESC LIMIT ?", (*(entities or ()), limit)
+            ).fetchall()
+        return [Delivery.model_validate_json(r[0]) for r in rows]

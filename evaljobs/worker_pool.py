@@ -1,0 +1,103 @@
+"""The local executor of `evaljobs serve`: queued jobs run in worker processes, N at a time.
+
+`dispatch` only wakes the pool; the registry is the queue. So jobs queued by any process
+(the API, a webhook, a cron tick, the CLI) are picked up in order, and after a restart the
+pool takes the queue up again and resumes running jobs whose runner died. Runners are
+detached sessions: stopping the pool does not stop jobs, and a restarted pool counts the
+live ones against its limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import threading
+from collections.abc import Callable
+
+from evaljobs.executor import runner_alive, spawn_runner
+from evaljobs.records import JobStatus
+from evaljobs.registry import JobRegistry
+from evaljobs.settings import Settings
+
+__all__ = ["WorkerPool"]
+
+log = logging.getLogger("evaljobs.worker_pool")
+
+
+class WorkerPool:
+    """Runs queued jobs with at most `size` runners at once."""
+
+    def __init__(
+        self,
+        registry: JobRegistry,
+        settings: Settings,
+        size: int,
+        poll_s: float = 2.0,
+        spawn: Callable[[Settings, str], subprocess.Popen[bytes]] = spawn_runner,
+    ) -> None:
+        self.registry, self.settings, self.size, self.poll_s = registry, settings, size, poll_s
+        self._spawn = spawn
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        self._resumed: set[str] = set()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def dispatch(self, job_id: str) -> None:
+        """The job is queued in the registry already: look at the queue now."""
+        self._wake.set()
+
+    def fill(self) -> list[str]:
+        """Start runners for interrupted and queued jobs up to the limit; returns the ids started."""
+        self._children = {j: p for j, p in self._children.items() if p.poll() is None}
+        running = self.registry.jobs(status=JobStatus.RUNNING, limit=10_000)
+        busy = set(self._children)
+        orphans = []
+        for job in running:
+            if job.id in busy:
+                continue
+            pid = job.runtime.get("pid")
+            if runner_alive(pid):
+                busy.add(job.id)  # a runner from before a restart, still working
+            elif pid and job.id not in self._resumed:
+                orphans.append(job.id)  # its runner died: resume it (once per pool lifetime)
+        queued = [
+            j.id for j in self.registry.jobs(status=JobStatus.QUEUED, limit=self.size, oldest_first=True)
+        ]
+        started = []
+        for job_id in orphans + queued:
+            if len(busy) >= self.size:
+                break
+            self._children[job_id] = self._spawn(self.settings, job_id)
+            if job_id in orphans:
+                self._resumed.add(job_id)
+            busy.add(job_id)
+            started.append(job_id)
+            log.info("started runner for %s", job_id)
+        return started
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.fill()
+            except Exception:
+                log.exception("worker pool: filling failed; retrying")
+            self._wake.wait(self.poll_s)
+            self._wake.clear()
+
+    def start(self) -> None:
+        """Run the pool in a background thread."""
+        self._thread = threading.Thread(target=self._loop, name="evaljobs-worker-pool", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop taking jobs (running runners go on; a restarted pool adopts them)."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(timeout=10)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for the runners this pool started (tests, shutdown)."""
+        for proc in list(self._children.values()):
+            proc.wait(timeout)

@@ -1,0 +1,109 @@
+"""The local worker pool: concurrency limit, queue order, pickup after a restart.
+
+Runners here are real processes that play a runner's part in the registry (claim the job
+with their pid, sleep, finish), so the pool's bookkeeping meets real pids and exits.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from evaljobs.records import JobRecord, JobStatus
+from evaljobs.registry import SqliteRegistry
+from evaljobs.settings import Settings, get_settings
+from evaljobs.worker_pool import WorkerPool
+
+FAKE_RUNNER = """
+import os, sys, time
+from evaljobs.records import JobStatus
+from evaljobs.registry import SqliteRegistry
+registry = SqliteRegistry(__import__("pathlib").Path(sys.argv[1]))
+job = registry.get(sys.argv[2])
+if not registry.transition(job.id, JobStatus.RUNNING, runtime={"pid": os.getpid()}):
+    registry.update_runtime(job.id, pid=os.getpid(), resumed=True)
+time.sleep(float(sys.argv[3]))
+registry.finish(job.id, JobStatus.SUCCEEDED, [], None)
+"""
+
+
+def fake_spawn(seconds: float):  # type: ignore[no-untyped-def]
+    def spawn(settings: Settings, job_id: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-c", FAKE_RUNNER, str(settings.db_path), job_id, str(seconds)]
+        )
+
+    return spawn
+
+
+def queue(registry: SqliteRegistry, n: int) -> list[str]:
+    ids = []
+    for i in range(n):
+        record = JobRecord(id=f"job-{i:012d}", entity="e", project="p", model="m", spec={})
+        registry.create(record)
+        ids.append(record.id)
+        time.sleep(0.002)  # distinct created_at: queue order is creation order
+    return ids
+
+
+def wait_for(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_runs_queued_jobs_in_order_never_more_than_the_limit(home: Path) -> None:
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    ids = queue(registry, 5)
+    pool = WorkerPool(registry, settings, size=2, spawn=fake_spawn(0.5))
+    assert pool.fill() == ids[:2]
+    assert pool.fill() == []  # both slots busy
+    most = 0
+    while any(registry.get(i).status is not JobStatus.SUCCEEDED for i in ids):
+        pool.fill()
+        running = len(registry.jobs(status=JobStatus.RUNNING))
+        most = max(most, running)
+        time.sleep(0.05)
+    assert most <= 2
+    started = sorted(ids, key=lambda i: registry.get(i).started_at)  # type: ignore[arg-type,return-value]
+    assert started == ids
+
+
+def test_a_restarted_pool_adopts_live_runners_resumes_dead_ones_and_takes_the_queue(home: Path) -> None:
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    live, dead, waiting = queue(registry, 3)
+    first = WorkerPool(registry, settings, size=1, spawn=fake_spawn(3))
+    assert first.fill() == [live]
+    wait_for(lambda: registry.get(live).status is JobStatus.RUNNING)
+    # `dead` was running under a runner that has since died (pid of a finished process)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    registry.transition(dead, JobStatus.RUNNING, runtime={"pid": gone.pid})
+
+    restarted = WorkerPool(registry, settings, size=2, spawn=fake_spawn(0.2))  # the old pool is gone
+    assert restarted.fill() == [dead]  # live runner counted against the limit; the orphan resumed first
+    wait_for(lambda: registry.get(dead).status is JobStatus.SUCCEEDED)
+    assert registry.get(dead).runtime.get("resumed") is True
+    restarted.wait(30)  # its runner has exited
+    assert restarted.fill() == [waiting]
+    restarted.wait(30)
+    first.wait(30)
+    assert {registry.get(i).status for i in (live, dead, waiting)} == {JobStatus.SUCCEEDED}
+
+
+def test_dispatch_wakes_the_pool(home: Path) -> None:
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    pool = WorkerPool(registry, settings, size=1, poll_s=3600, spawn=fake_spawn(0))
+    pool.start()
+    try:
+        [job_id] = queue(registry, 1)
+        pool.dispatch(job_id)
+        wait_for(lambda: registry.get(job_id).status is JobStatus.SUCCEEDED, timeout=30)
+    finally:
+        pool.stop()
