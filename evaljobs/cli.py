@@ -317,19 +317,82 @@ def leaderboard(
 
 
 @app.command()
-def schema(check: Annotated[bool, typer.Option(help="Fail if the committed schema differs")] = False) -> None:
-    """Regenerate schemas/eval-job.schema.json from the pydantic models."""
+def schema(check: Annotated[bool, typer.Option(help="Fail if a committed schema differs")] = False) -> None:
+    """Regenerate schemas/ (job schema, OpenAPI document) from the pydantic models and the app."""
     from evaljobs.validation import generate_schema, schema_path
+    from functions.api import create_app
 
-    text = json.dumps(generate_schema(), indent=2) + "\n"
-    path = schema_path()
-    if check:
-        if path.read_text() != text:
-            raise _fail(EvalJobError(f"{path} is out of date: run `evaljobs schema`"))
-        console.print("schema up to date")
-        return
-    path.write_text(text)
-    console.print(f"wrote {path}")
+    job_schema = schema_path()
+    documents = {
+        job_schema: generate_schema(),
+        job_schema.with_name("openapi.json"): create_app().openapi(),
+    }
+    for path, document in documents.items():
+        text = json.dumps(document, indent=2) + "\n"
+        if check:
+            if not path.exists() or path.read_text() != text:
+                raise _fail(EvalJobError(f"{path} is out of date: run `evaljobs schema`"))
+            console.print(f"{path.name} up to date")
+        else:
+            path.write_text(text)
+            console.print(f"wrote {path}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port")] = 8321,
+    workers: Annotated[int | None, typer.Option(help="Jobs run at once (default: EVALJOBS_WORKERS)")] = None,
+    policies: Annotated[
+        Path | None, typer.Option(help="Policies YAML to load (default: EVALJOBS_POLICIES_FILE)")
+    ] = None,
+) -> None:
+    """Run the HTTP API, the W&B webhook receiver, the cron scheduler and the worker pool."""
+    import uvicorn
+
+    from functions.serve import build_app
+
+    settings = get_settings()
+    try:
+        api = build_app(
+            settings,
+            workers=settings.workers if workers is None else workers,
+            policies_file=policies or settings.policies_file,
+        )
+    except EvalJobError as exc:
+        raise _fail(exc) from exc
+    uvicorn.run(api, host=host, port=port, log_level="info")
+
+
+token_app = typer.Typer(help="API tokens and webhook credentials.", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    entity: Annotated[list[str], typer.Option(help="Entity the token may act for (repeat; `*` for all)")],
+    name: Annotated[str, typer.Option(help="Who or what holds it")] = "cli",
+) -> None:
+    """Create an API token; it is shown once and stored hashed."""
+    from evaljobs.trigger_store import SqliteTriggerStore
+
+    try:
+        token = SqliteTriggerStore(get_settings().db_path).create_token(name, entity)
+    except EvalJobError as exc:
+        raise _fail(exc) from exc
+    typer.echo(token)
+
+
+@token_app.command("webhook")
+def token_webhook(
+    entity: Annotated[str, typer.Option(help="The W&B entity whose automation calls us")],
+) -> None:
+    """Create the access token and signing secret for an entity's W&B webhook (shown once)."""
+    from evaljobs.trigger_store import SqliteTriggerStore
+
+    access, secret = SqliteTriggerStore(get_settings().db_path).create_webhook(entity)
+    typer.echo(f"access token (W&B webhook 'Access token' secret): {access}")
+    typer.echo(f"signing secret (W&B webhook 'Secret'):            {secret}")
 
 
 @app.command("prepare-model")
