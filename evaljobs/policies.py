@@ -1,6 +1,6 @@
 """Evaluation policies: which events start which jobs.
 
-A policy belongs to one entity and is either a *webhook* policy (`on:` matches W&B artifact
+A policy belongs to one entity and is either a *webhook* policy (`match:` selects W&B artifact
 events by project, collection, alias, tag and event type; the event's artifact version is the
 model) or a *cron* policy (`schedule:` a cron expression in UTC; `job.model` names the model,
 e.g. a W&B artifact alias such as `production` or a hosted API). `job` is the job template:
@@ -137,7 +137,7 @@ class Policy(BaseModel):
     """Unique name."""
     entity: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=200)
     """The entity whose events this policy takes and whose jobs it starts."""
-    on: EventMatch | None = None
+    match: EventMatch | None = None
     """Webhook policy: the artifact events that start a job."""
     schedule: str | None = Field(default=None, max_length=100)
     """Cron policy: a cron expression (UTC), e.g. `0 2 * * *` for 02:00 every night."""
@@ -148,8 +148,8 @@ class Policy(BaseModel):
 
     @model_validator(mode="after")
     def _kind(self) -> Policy:
-        if (self.on is None) == (self.schedule is None):
-            raise ValueError("give exactly one of `on` (webhook policy) or `schedule` (cron policy)")
+        if (self.match is None) == (self.schedule is None):
+            raise ValueError("give exactly one of `match` (webhook policy) or `schedule` (cron policy)")
         if self.schedule is not None and not croniter.is_valid(self.schedule):
             raise ValueError(f"schedule {self.schedule!r} is not a cron expression (e.g. `0 2 * * *`)")
         if "entity" in self.job:

@@ -47,7 +47,7 @@ def handle_artifact_event(services: Services, event: ArtifactEvent, payload: dic
     policies = [
         p
         for p in services.triggers.policies([event.entity_name])
-        if p.enabled and p.on is not None and p.on.matches(event)
+        if p.enabled and p.match is not None and p.match.matches(event)
     ]
     jobs: list[str] = []
     problems: list[str] = []

@@ -135,11 +135,11 @@ def test_policies_are_validated_scoped_and_removable(api: Api) -> None:
     policy = {
         "name": "new-checkpoints",
         "entity": "team-a",
-        "on": {"collection": "gemma-*", "event_type": "CREATE_ARTIFACT"},
+        "match": {"collection": "gemma-*", "event_type": "CREATE_ARTIFACT"},
         "job": {"benchmarks": ["arc_easy"], "limit": 20},
     }
     assert a.put("/policies/new-checkpoints", json=policy).status_code == 200
-    assert a.get("/policies").json()[0]["on"]["collection"] == ["gemma-*"]
+    assert a.get("/policies").json()[0]["match"]["collection"] == ["gemma-*"]
     assert b.get("/policies").json() == []
     assert b.get("/policies/new-checkpoints").status_code == 404
     assert b.put("/policies/new-checkpoints", json={**policy, "entity": "team-b"}).status_code == 403

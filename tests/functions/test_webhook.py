@@ -29,7 +29,7 @@ EVENT = {
 POLICY = Policy(
     name="evaluate-new-checkpoints",
     entity="team-a",
-    on={"collection": "gemma-*", "event_type": ["CREATE_ARTIFACT", "ADD_ARTIFACT_ALIAS"]},  # type: ignore[arg-type]
+    match={"collection": "gemma-*", "event_type": ["CREATE_ARTIFACT", "ADD_ARTIFACT_ALIAS"]},  # type: ignore[arg-type]
     job={"benchmarks": ["arc_easy", "boolq"], "limit": 20, "project": "evals"},
 )
 

@@ -1,0 +1,170 @@
+"""Accept latency and throughput of `POST /jobs` and `POST /webhooks/wandb` under concurrent load.
+
+    python -m bench.accept_latency --requests 400 --concurrency 16
+
+Starts `evaljobs serve --workers 0` (jobs are accepted, validated, recorded and queued, not
+run) in its own process on a free port, then sends unique jobs / signed webhook deliveries
+(each a new artifact version, so each creates a job) and, for the webhook, a burst of
+duplicates of one version. Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+from evaljobs.trigger_store import SqliteTriggerStore
+from tests.support.live_server import free_port
+
+POLICIES = """
+policies:
+  - name: bench
+    entity: bench
+    match: {collection: "model-*"}
+    job: {benchmarks: [arc_easy, boolq], limit: 50, project: bench}
+"""
+
+
+def job_doc(i: int) -> dict[str, object]:
+    return {
+        "entity": "bench",
+        "project": "bench",
+        "name": f"load-{i}",
+        "model": {"api": {"model": "openai-api/local/m", "base_url": "http://127.0.0.1:9/v1"}},
+        "benchmarks": ["arc_easy", "boolq", {"id": "piqa", "limit": 10}],
+        "limit": 50,
+    }
+
+
+def event(version: int) -> bytes:
+    return json.dumps(
+        {
+            "event_type": "CREATE_ARTIFACT",
+            "event_author": "bench",
+            "alias": "latest",
+            "artifact_version": f"wandb-artifact://_id/{version}",
+            "artifact_version_string": f"bench/train/model-a:v{version}",
+            "artifact_collection_name": "model-a",
+            "project_name": "train",
+            "entity_name": "bench",
+        }
+    ).encode()
+
+
+async def load(send, n: int, concurrency: int) -> tuple[list[float], float, list[int]]:  # type: ignore[no-untyped-def]
+    latencies: list[float] = []
+    codes: list[int] = []
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n):
+        queue.put_nowait(i)
+
+    async def worker() -> None:
+        while not queue.empty():
+            i = queue.get_nowait()
+            start = time.perf_counter()
+            response = await send(i)
+            latencies.append(time.perf_counter() - start)
+            codes.append(response.status_code)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, time.perf_counter() - start, codes
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
+
+
+async def run(url: str, token: str, hook: tuple[str, str], n: int, concurrency: int) -> list[str]:
+    hook_token, secret = hook
+    lines = []
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+
+        async def post_job(i: int) -> httpx.Response:
+            return await client.post("/jobs", json=job_doc(i), headers={"Authorization": f"Bearer {token}"})
+
+        def signed(body: bytes) -> dict[str, str]:
+            digest = hmac.new(secret.encode(), body, hashlib.sha256).digest()
+            return {
+                "Authorization": f"Bearer {hook_token}",
+                "X-Wandb-Signature": base64.b64encode(digest).decode(),
+                "Content-Type": "application/json",
+            }
+
+        async def post_event(i: int) -> httpx.Response:
+            body = event(i)
+            return await client.post("/webhooks/wandb", content=body, headers=signed(body))
+
+        async def post_duplicate(i: int) -> httpx.Response:
+            body = event(10**6)
+            return await client.post("/webhooks/wandb", content=body, headers=signed(body))
+
+        await post_job(-1)  # warm-up: catalog load, first connection
+        for name, send in (
+            ("POST /jobs (new job each)", post_job),
+            ("POST /webhooks/wandb (new version each)", post_event),
+            ("POST /webhooks/wandb (one version, duplicates)", post_duplicate),
+        ):
+            latencies, wall, codes = await load(send, n, concurrency)
+            ok = sum(c in (201, 202) for c in codes)
+            lines.append(
+                f"| {name} | {n} | {concurrency} | {pct(latencies, 50):.1f} | {pct(latencies, 99):.1f} "
+                f"| {n / wall:.0f} | {ok}/{n} |"
+            )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=400)
+    parser.add_argument("--concurrency", type=int, default=16)
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="evaljobs-bench-accept-"))
+    (home / "policies.yaml").write_text(POLICIES)
+    store = SqliteTriggerStore(home / "registry.sqlite3")
+    token, hook = store.create_token("bench", ["bench"]), store.create_webhook("bench")
+    port = free_port()
+    env = {**os.environ, "EVALJOBS_HOME": str(home), "EVALJOBS_POLICIES_FILE": str(home / "policies.yaml")}
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("evaljobs")), "serve", "--workers", "0", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("the server did not start")
+            time.sleep(0.2)
+        lines = asyncio.run(run(url, token, hook, args.requests, args.concurrency))
+    finally:
+        server.terminate()
+        server.wait(30)
+    print(f"\n`python -m bench.accept_latency --requests {args.requests} --concurrency {args.concurrency}`\n")
+    print("| request | n | concurrency | p50 ms | p99 ms | req/s | accepted |")
+    print("|---|---|---|---|---|---|---|")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
