@@ -82,7 +82,10 @@ def test_jobs_from_events_and_ticks(policies: dict) -> None:
     [
         ("policies:\n  - {name: a, entity: e, job: {}}", "exactly one of"),
         ("policies:\n  - {name: a, entity: e, schedule: '0 2 * * *', match: {}, job: {}}", "exactly one of"),
-        ("policies:\n  - {name: a, entity: e, schedule: 'nightly', job: {model: {}}}", "not a cron expression"),
+        (
+            "policies:\n  - {name: a, entity: e, schedule: 'nightly', job: {model: {}}}",
+            "not a cron expression",
+        ),
         ("policies:\n  - {name: a, entity: e, schedule: '0 2 * * *', job: {}}", "must name the model"),
         ("policies:\n  - {name: a, entity: e, match: {}, job: {entity: x}}", "policy's entity"),
         ("policies:\n  - {name: a, entity: e, match: {}}\n  - {name: a, entity: e, match: {}}", "used twice"),
