@@ -9,8 +9,8 @@ same contract the DynamoDB adapter keeps with conditional writes.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -22,6 +22,7 @@ from evaljobs.records import (
     JobStatus,
     utcnow,
 )
+from evaljobs.sqlite import connect, transaction
 
 __all__ = ["JobRegistry", "SqliteRegistry", "open_registry"]
 
@@ -95,26 +96,11 @@ class SqliteRegistry:
             )
             db.executescript(_INDEXES)
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA foreign_keys=ON")
-            yield db
-        finally:
-            db.close()
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connect(self.path)
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     @staticmethod
     def _doc(record: JobRecord) -> str:

@@ -11,8 +11,8 @@ import hashlib
 import json
 import secrets
 import sqlite3
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
+from collections.abc import Collection
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field
 from evaljobs.errors import EvalJobError
 from evaljobs.policies import Policy
 from evaljobs.records import utcnow
+from evaljobs.sqlite import connect, transaction
 
 __all__ = ["Delivery", "Principal", "SqliteTriggerStore", "TriggerStore", "WebhookCredential", "hash_token"]
 
@@ -120,27 +121,11 @@ class SqliteTriggerStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
+        with connect(path) as db:
             db.executescript(_SCHEMA)
-        finally:
-            db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return transaction(self.path)
 
     def create_token(self, name: str, entities: Collection[str]) -> str:
         """A new API token for `entities` (`*`: all); only its hash is kept."""
@@ -156,7 +141,7 @@ class SqliteTriggerStore:
 
     def principal(self, token: str) -> Principal | None:
         """The token's owner, or None for an unknown token."""
-        with self._tx() as db:
+        with connect(self.path) as db:
             row = db.execute(
                 "SELECT name, entities FROM api_tokens WHERE hash = ?", (hash_token(token),)
             ).fetchone()
@@ -174,7 +159,7 @@ class SqliteTriggerStore:
 
     def webhook_credential(self, access_token: str) -> WebhookCredential | None:
         """The entity and signing secret behind a webhook access token."""
-        with self._tx() as db:
+        with connect(self.path) as db:
             row = db.execute(
                 "SELECT entity, secret FROM webhook_credentials WHERE token_hash = ?",
                 (hash_token(access_token),),
@@ -192,13 +177,13 @@ class SqliteTriggerStore:
 
     def policy(self, name: str) -> Policy | None:
         """The policy with that name."""
-        with self._tx() as db:
+        with connect(self.path) as db:
             row = db.execute("SELECT doc FROM policies WHERE name = ?", (name,)).fetchone()
         return Policy.model_validate_json(row[0]) if row else None
 
     def policies(self, entities: Collection[str] | None = None) -> list[Policy]:
         """Every policy, or those of some entities, by name."""
-        with self._tx() as db:
+        with connect(self.path) as db:
             rows = db.execute("SELECT entity, doc FROM policies ORDER BY name").fetchall()
         return [Policy.model_validate_json(d) for e, d in rows if entities is None or e in entities]
 
@@ -209,7 +194,7 @@ class SqliteTriggerStore:
 
     def schedule_mark(self, name: str) -> datetime | None:
         """The last tick a cron policy ran (its creation time before the first)."""
-        with self._tx() as db:
+        with connect(self.path) as db:
             row = db.execute("SELECT schedule_mark FROM policies WHERE name = ?", (name,)).fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
@@ -234,7 +219,7 @@ class SqliteTriggerStore:
     def deliveries(self, entities: Collection[str] | None = None, limit: int = 100) -> list[Delivery]:
         """Newest deliveries first."""
         where = "" if entities is None else f"WHERE entity IN ({','.join('?' * len(entities))})"
-        with self._tx() as db:
+        with connect(self.path) as db:
             rows = db.execute(
                 f"SELECT doc FROM deliveries {where} ORDER BY id DESC LIMIT ?", (*(entities or ()), limit)
             ).fetchall()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -17,6 +18,7 @@ from evaljobs.settings import get_settings
 from evaljobs.trigger_store import SqliteTriggerStore
 from functions.serve import build_app
 from tests.functions.test_webhook import sign
+from tests.runners.test_end_to_end import _processes_mentioning, _wait_for
 from tests.support.live_server import live_server
 
 pytestmark = pytest.mark.vllm
@@ -92,3 +94,22 @@ def test_signed_webhook_runs_a_job_onto_the_leaderboard(
             ("boolq", job_id, "webhook"),
         }
         assert all(r["stderr"] is not None for r in rows)
+
+        # a job posted over HTTP, cancelled over HTTP while its runner serves the model
+        name = f"cancel-me-{uuid.uuid4().hex[:8]}"
+        doc = {
+            "entity": "team-a",
+            "project": "evals",
+            "model": {"checkpoint": {"uri": str(embedded_model), "served_name": name, "max_model_len": 1024}},
+            "benchmarks": ["boolq"],
+        }
+        created = client.post("/jobs", json=doc)
+        assert created.status_code == 201, created.text
+        second = created.json()["id"]
+        assert _wait_for(lambda: _processes_mentioning(f"--served-model-name\0{name}"), 300), (
+            "no vLLM started"
+        )
+        assert client.post(f"/jobs/{second}/cancel").status_code == 200
+        assert _wait_for(lambda: client.get(f"/jobs/{second}").json()["status"] == "cancelled", 180)
+        assert _processes_mentioning(f"--served-model-name\0{name}") == []
+        assert client.get(f"/jobs/{second}").json()["trigger"]["kind"] == "http"
