@@ -12,12 +12,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Response, status
 from pydantic import BaseModel, Field
 
-from evaljobs.errors import EvalJobError, JobNotFoundError
-from evaljobs.policies import ArtifactEvent, EventType, Policy
+from evaljobs.errors import JobNotFoundError
+from evaljobs.policies import Policy
 from evaljobs.records import JobRecord, JobStatus, Trigger
 from evaljobs.trigger_store import Delivery, Principal
 from functions.auth import PrincipalDep
-from functions.errors import ErrorBody, install_error_handlers, unprocessable
+from functions.errors import ErrorBody, Unprocessable, install_error_handlers, unprocessable
 from functions.services import Services, ServicesDep
 from functions.submit import submit_job
 from functions.webhook import router as webhook_router
@@ -266,27 +266,11 @@ def list_deliveries(
 
 
 def check_policy(policy: Policy, services: Services) -> None:
-    """Validate the policy's job template as the job it would start (422 with pointers under /job)."""
-    from evaljobs.errors import JobValidationError
-    from functions.submit import prepare_job
+    """422 with pointers under /job when the policy's job template would not validate."""
+    from functions.submit import policy_issues
 
-    doc = policy.job_for_tick() if policy.schedule else policy.job_for_event(_sample_event(policy))
-    try:
-        prepare_job(doc, services.settings)
-    except JobValidationError as exc:
-        raise unprocessable([(f"/job{i.pointer}", i.message) for i in exc.issues]) from exc
-    except EvalJobError as exc:
-        raise unprocessable([("/job", str(exc))]) from exc
-
-
-def _sample_event(policy: Policy) -> ArtifactEvent:
-    """An event the policy could receive, to validate its template with."""
-    return ArtifactEvent(
-        event_type=EventType.CREATE_ARTIFACT,
-        artifact_version_string=f"{policy.entity}/project/model:v0",
-        project_name="project",
-        entity_name=policy.entity,
-    )
+    if issues := policy_issues(policy, services.settings):
+        raise Unprocessable(issues)
 
 
 def create_app(services: Services | None = None) -> FastAPI:

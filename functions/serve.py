@@ -8,14 +8,16 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from evaljobs.errors import ConfigError
 from evaljobs.policies import load_policy_file
 from evaljobs.registry import SqliteRegistry
 from evaljobs.settings import Settings
 from evaljobs.trigger_store import SqliteTriggerStore
 from evaljobs.worker_pool import WorkerPool
-from functions.api import check_policy, create_app
+from functions.api import create_app
 from functions.scheduler import Scheduler
 from functions.services import Services
+from functions.submit import policy_issues
 
 __all__ = ["build_app"]
 
@@ -38,8 +40,9 @@ def build_app(
     )
     if policies_file is not None:  # validated in full before any is stored
         policies = load_policy_file(policies_file)
-        for policy in policies:
-            check_policy(policy, services)
+        problems = [f"policy {p.name}: {issue}" for p in policies for issue in policy_issues(p, settings)]
+        if problems:
+            raise ConfigError(f"{policies_file}: " + "; ".join(problems))
         for policy in policies:
             services.triggers.put_policy(policy, services.clock())
     scheduler = Scheduler(services, poll_s=scheduler_poll_s)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from evaljobs.errors import CheckpointError, JobValidationError, ValidationIssue
+from evaljobs.errors import CheckpointError, EvalJobError, JobValidationError, ValidationIssue
 from evaljobs.executor import Executor
+from evaljobs.policies import ArtifactEvent, EventType, Policy
 from evaljobs.records import JobRecord, Trigger
 from evaljobs.registry import JobRegistry
 from evaljobs.settings import Settings
@@ -18,7 +19,14 @@ from evaljobs.spec import JobSpec
 from evaljobs.validation import validate_job
 from evaljobs.wandb_config import from_wandb_config, is_wandb_config
 
-__all__ = ["check_local_checkpoint", "new_job_id", "prepare_job", "submit_job", "submit_job_once"]
+__all__ = [
+    "check_local_checkpoint",
+    "new_job_id",
+    "policy_issues",
+    "prepare_job",
+    "submit_job",
+    "submit_job_once",
+]
 
 
 def new_job_id() -> str:
@@ -110,3 +118,28 @@ def submit_job_once(
     if created:
         executor.dispatch(record.id)
     return stored, created
+
+
+def policy_issues(policy: Policy, settings: Settings) -> list[ValidationIssue]:
+    """What is wrong with the job a policy would start (pointers under `/job`); [] when valid.
+
+    A webhook policy is checked with a stand-in event of its entity (the version is the model).
+    """
+    if policy.schedule:
+        doc = policy.job_for_tick()
+    else:
+        doc = policy.job_for_event(
+            ArtifactEvent(
+                event_type=EventType.CREATE_ARTIFACT,
+                artifact_version_string=f"{policy.entity}/project/model:v0",
+                project_name="project",
+                entity_name=policy.entity,
+            )
+        )
+    try:
+        prepare_job(doc, settings)
+    except JobValidationError as exc:
+        return [ValidationIssue(f"/job{i.pointer}", i.message) for i in exc.issues]
+    except EvalJobError as exc:
+        return [ValidationIssue("/job", str(exc))]
+    return []

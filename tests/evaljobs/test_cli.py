@@ -53,3 +53,73 @@ def test_leaderboard_prints_and_exports(home: Path, tmp_path: Path) -> None:
     exported = runner.invoke(app, ["export-config", "job-1"])
     assert exported.exit_code == 0
     assert "tasks:\n- boolq\nlimit: 10\nartifact_path: /m\n" in exported.stdout
+
+
+def test_tokens_from_the_cli_authenticate_and_are_stored_hashed(home: Path) -> None:
+    import sqlite3
+
+    from evaljobs.trigger_store import SqliteTriggerStore
+
+    result = runner.invoke(
+        app, ["token", "create", "--entity", "team-a", "--entity", "team-b", "--name", "ci"]
+    )
+    assert result.exit_code == 0, result.output
+    token = result.stdout.strip()
+    store = SqliteTriggerStore(get_settings().db_path)
+    principal = store.principal(token)
+    assert principal is not None and principal.entities == {"team-a", "team-b"} and principal.name == "ci"
+    hook = runner.invoke(app, ["token", "webhook", "--entity", "team-a"])
+    access = hook.stdout.split("access token (W&B webhook 'Access token' secret):")[1].split()[0]
+    credential = store.webhook_credential(access)
+    assert credential is not None and credential.entity == "team-a"
+    raw = get_settings().db_path.read_bytes() + b"".join(
+        p.read_bytes() for p in get_settings().db_path.parent.glob("*.sqlite3-wal")
+    )
+    assert token.encode() not in raw and access.encode() not in raw
+    with sqlite3.connect(get_settings().db_path) as db:
+        assert db.execute("SELECT count(*) FROM api_tokens").fetchone()[0] == 1
+
+
+def test_serve_loads_policies_and_answers_health(home: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.support.live_server import free_port
+
+    policies = tmp_path / "policies.yaml"
+    policies.write_text(
+        "policies:\n  - {name: p, entity: e, match: {collection: 'm-*'}, job: {benchmarks: [boolq]}}\n"
+    )
+    port = free_port()
+    cli = str(Path(sys.executable).with_name("evaljobs"))
+    server = subprocess.Popen(
+        [cli, "serve", "--port", str(port), "--workers", "0", "--policies", str(policies)],
+        env=dict(os.environ),
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, "serve did not start"
+                time.sleep(0.2)
+    finally:
+        server.terminate()
+        server.wait(30)
+    from evaljobs.trigger_store import SqliteTriggerStore
+
+    assert [p.name for p in SqliteTriggerStore(get_settings().db_path).policies()] == ["p"]
+
+
+def test_serve_refuses_a_bad_policies_file(home: Path, tmp_path: Path) -> None:
+    policies = tmp_path / "policies.yaml"
+    policies.write_text("policies:\n  - {name: p, entity: e, match: {}, job: {benchmarks: [nope]}}\n")
+    result = runner.invoke(app, ["serve", "--policies", str(policies)])
+    assert result.exit_code != 0
+    assert "/job/benchmarks/0" in (result.stderr + str(result.exception))
