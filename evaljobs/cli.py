@@ -218,7 +218,7 @@ def rerun(job_id: JobId, follow: bool = True) -> None:
         old = registry.get(job_id)
         job = submit_job(
             old.spec,
-            trigger=Trigger(kind="rerun", detail={"of": job_id}),
+            trigger=Trigger(kind="cli", detail={"rerun_of": job_id}),
             registry=registry,
             executor=get_executor(settings, registry),
             settings=settings,

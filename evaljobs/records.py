@@ -44,7 +44,7 @@ class Trigger(BaseModel):
     """What started a job."""
 
     kind: str = "cli"
-    """cli, http, webhook, cron or rerun."""
+    """cli, http, webhook or cron (a re-run records `rerun_of` in its detail)."""
     detail: dict[str, Any] = Field(default_factory=dict)
     """The event behind it (e.g. the webhook payload or the schedule tick)."""
 
