@@ -37,6 +37,15 @@ def test_winogrande_scores_the_same_continuation_after_each_option() -> None:
     assert doc.contexts[0] != doc.contexts[1] and "_" not in doc.contexts[0]
 
 
+def test_truthfulqa_mc1_has_the_fixed_preamble_and_one_true_answer() -> None:
+    docs = load_docs(FORMATS["truthfulqa"], "validation")
+    assert len(docs) == 817
+    doc = docs[0]
+    assert doc.contexts[0].startswith("Q: What is human life expectancy in the United States?")
+    assert doc.contexts[0].endswith("\nA:") and doc.contexts[0].count("\n\nQ: ") == 6
+    assert doc.gold == 0 and len(doc.continuations) >= 2  # the dataset lists the true answer first
+
+
 def test_hellaswag_text_is_cleaned() -> None:
     docs = load_docs(FORMATS["hellaswag"], "validation")
     assert len(docs) == 500 and not any("[" in c for d in docs for c in d.continuations)
