@@ -319,6 +319,7 @@ def leaderboard(
 @app.command()
 def schema(check: Annotated[bool, typer.Option(help="Fail if a committed schema differs")] = False) -> None:
     """Regenerate schemas/ (job schema, OpenAPI document) from the pydantic models and the app."""
+    from evaljobs.events import generate_event_schema
     from evaljobs.validation import generate_schema, schema_path
     from functions.api import create_app
 
@@ -326,6 +327,7 @@ def schema(check: Annotated[bool, typer.Option(help="Fail if a committed schema 
     documents = {
         job_schema: generate_schema(),
         job_schema.with_name("openapi.json"): create_app().openapi(),
+        job_schema.with_name("completion-event.schema.json"): generate_event_schema(),
     }
     for path, document in documents.items():
         text = json.dumps(document, indent=2) + "\n"

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=0)
     """Jobs `evaljobs serve`'s local worker pool runs at once (each starts its own vLLM server)."""
 
+    event_webhook_urls: str = ""
+    """Comma-separated URLs that receive each completion event (signed POST, retried)."""
+
+    event_webhook_secret: str | None = None
+    """HMAC-SHA256 key of the `X-Evaljobs-Signature` header on outgoing events."""
+
     policies_file: Path | None = None
     """Evaluation policies (YAML) that `evaljobs serve` loads at start."""
 

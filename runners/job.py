@@ -200,8 +200,11 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
         status, error = JobStatus.CANCELLED, "cancelled"
     say(f"job {job_id} {status.value}" + (f": {error}" if error else ""))
     _record_wandb(registry, record, spec, results, folder, settings, say)
-    say.close()
     registry.finish(job_id, status, results, error)
+    from evaljobs.event_sinks import emit_completion
+
+    emit_completion(registry.get(job_id), settings, say)
+    say.close()
     return status
 
 

@@ -94,6 +94,15 @@ def test_main_job_end_to_end(home: Path, embedded_model: Path) -> None:
     log = (settings.jobs_dir / job_id / "job.log").read_text()
     assert "model server healthy" in log and "model server stopped" in log
 
+    import json
+
+    from evaljobs.events import validate_event
+
+    [event] = [json.loads(x) for x in (settings.home / "outbox.jsonl").read_text().splitlines()]
+    validate_event(event)
+    assert (event["job_id"], event["status"], event["trigger"]) == (job_id, "succeeded", "cli")
+    assert [b["benchmark"] for b in event["benchmarks"]] == ["arc_easy", "boolq"]
+
 
 @pytest.mark.parametrize(
     ("env", "needle"),

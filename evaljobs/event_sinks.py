@@ -1,0 +1,141 @@
+"""Where completion events go: a JSONL outbox (always, on one machine) and signed webhooks.
+
+Outgoing webhooks carry `X-Evaljobs-Signature: sha256=<hex HMAC-SHA256 of the body>` and
+are retried with exponential backoff (tenacity); every attempt is a line in the delivery
+log. A sink that fails never fails the job: the runner logs it and goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+from tenacity import RetryError, retry, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from evaljobs.events import completion_event, validate_event
+from evaljobs.records import JobRecord, utcnow
+from evaljobs.settings import Settings
+
+__all__ = ["EventSink", "JsonlOutbox", "WebhookSink", "emit_completion", "sinks_for"]
+
+log = logging.getLogger("evaljobs.events")
+
+
+class EventSink(Protocol):
+    """Sends one validated event payload."""
+
+    def send(self, payload: dict[str, Any]) -> None: ...
+
+
+def _append(path: Path, line: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps(line, default=str) + "\n")  # one write: lines of concurrent runners do not mix
+
+
+class JsonlOutbox:
+    """Appends each event as a line to `outbox.jsonl` in the evaljobs home."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def send(self, payload: dict[str, Any]) -> None:
+        _append(self.path, payload)
+
+
+class _Retry(Exception):
+    """A delivery attempt that may succeed later (connection error, 5xx, 429)."""
+
+
+def signature(secret: str, body: bytes) -> str:
+    """The signature header value for `body`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+class WebhookSink:
+    """POSTs each event to a URL, signed, with retries; logs every attempt."""
+
+    def __init__(
+        self, url: str, secret: str | None, delivery_log: Path, attempts: int = 5, backoff_s: float = 1.0
+    ) -> None:
+        self.url, self.secret, self.delivery_log = url, secret, delivery_log
+        self.attempts, self.backoff_s = attempts, backoff_s
+
+    def send(self, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Evaljobs-Event": str(payload.get("type")),
+            "X-Evaljobs-Event-Id": str(payload.get("event_id")),
+        }
+        if self.secret:
+            headers["X-Evaljobs-Signature"] = signature(self.secret, body)
+        attempt = 0
+
+        @retry(
+            retry=retry_if_exception_type(_Retry),
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_exponential(multiplier=self.backoff_s, max=60),
+        )
+        def deliver() -> None:
+            nonlocal attempt
+            attempt += 1
+            entry: dict[str, Any] = {
+                "event_id": payload.get("event_id"),
+                "url": self.url,
+                "attempt": attempt,
+                "at": utcnow().isoformat(),
+            }
+            try:
+                response = httpx.post(self.url, content=body, headers=headers, timeout=30)
+            except httpx.HTTPError as exc:
+                _append(
+                    self.delivery_log, {**entry, "error": f"{type(exc).__name__}: {exc}", "delivered": False}
+                )
+                raise _Retry from exc
+            delivered = response.is_success
+            _append(self.delivery_log, {**entry, "status": response.status_code, "delivered": delivered})
+            if response.status_code >= 500 or response.status_code == 429:
+                raise _Retry
+            if not delivered:  # 4xx: the receiver refuses this event; retrying will not change that
+                raise RuntimeError(f"{self.url} refused the event: HTTP {response.status_code}")
+
+        try:
+            deliver()
+        except RetryError as exc:
+            raise RuntimeError(f"{self.url}: not delivered after {self.attempts} attempts") from exc
+
+
+def sinks_for(settings: Settings) -> list[EventSink]:
+    """The sinks the settings configure: the outbox, then each webhook URL."""
+    found: list[EventSink] = [JsonlOutbox(settings.home / "outbox.jsonl")]
+    for url in filter(None, (u.strip() for u in settings.event_webhook_urls.split(","))):
+        found.append(
+            WebhookSink(url, settings.event_webhook_secret, settings.home / "event_deliveries.jsonl")
+        )
+    return found
+
+
+def emit_completion(
+    job: JobRecord, settings: Settings, say: Callable[[str], None], sinks: list[EventSink] | None = None
+) -> dict[str, Any] | None:
+    """Build, validate and send the job's completion event; returns it (None if it was invalid)."""
+    payload = completion_event(job).model_dump(mode="json")
+    try:
+        validate_event(payload)
+    except Exception as exc:
+        say(f"completion event not sent: {exc}")
+        log.exception("invalid completion event for %s", job.id)
+        return None
+    for sink in sinks if sinks is not None else sinks_for(settings):
+        try:
+            sink.send(payload)
+        except Exception as exc:  # noqa: BLE001 - a receiver being down must not fail an evaluated job
+            say(f"completion event to {type(sink).__name__} failed: {exc}")
+    return payload
