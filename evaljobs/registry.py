@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Collection
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evaljobs.errors import JobNotFoundError
 from evaljobs.records import (
@@ -23,6 +23,9 @@ from evaljobs.records import (
     utcnow,
 )
 from evaljobs.sqlite import connect, transaction
+
+if TYPE_CHECKING:
+    from evaljobs.settings import Settings
 
 __all__ = ["JobRegistry", "SqliteRegistry", "open_registry"]
 
@@ -257,9 +260,15 @@ class SqliteRegistry:
             return [(r[0], r[1]) for r in rows]
 
 
-def open_registry(path: Path | None = None) -> JobRegistry:
-    """The registry the settings choose."""
+def open_registry(settings: Settings | None = None) -> JobRegistry:
+    """The registry the settings choose: SQLite in `home`, or DynamoDB."""
     from evaljobs.settings import get_settings
 
-    settings = get_settings()
-    return SqliteRegistry(path or settings.db_path)
+    settings = settings or get_settings()
+    if settings.registry == "dynamodb":
+        from evaljobs.registry_dynamodb import DynamoRegistry
+
+        return DynamoRegistry(
+            settings.dynamodb_table, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region
+        )
+    return SqliteRegistry(settings.db_path)

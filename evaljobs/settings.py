@@ -24,8 +24,17 @@ class Settings(BaseSettings):
     home: Path = Field(default=Path(".evaljobs"))
     """Folder for local state: registry, job folders, leaderboard exports, model cache."""
 
-    registry: Literal["sqlite"] = "sqlite"
-    """Job registry adapter."""
+    registry: Literal["sqlite", "dynamodb"] = "sqlite"
+    """Job registry adapter: SQLite in `home`, or a DynamoDB table (`dynamodb_table`)."""
+
+    dynamodb_table: str = "evaljobs-jobs"
+    """The DynamoDB table of the `dynamodb` registry."""
+
+    aws_region: str = "us-east-1"
+    """AWS region of the AWS adapters."""
+
+    aws_endpoint_url: str | None = None
+    """Endpoint of an AWS-compatible server (a local stand-in such as moto); None for AWS itself."""
 
     executor: Literal["local", "inline"] = "local"
     """Where jobs run: `local` worker subprocess, or `inline` in the calling process."""

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from evaljobs.errors import ConfigError
 from evaljobs.policies import load_policy_file
-from evaljobs.registry import SqliteRegistry
+from evaljobs.registry import open_registry
 from evaljobs.settings import Settings
 from evaljobs.trigger_store import SqliteTriggerStore
 from evaljobs.worker_pool import WorkerPool
@@ -33,7 +33,7 @@ def build_app(
 
     `workers=0` queues jobs without running them (another process's pool, or a benchmark of
     the accept path)."""
-    registry = SqliteRegistry(settings.db_path)
+    registry = open_registry(settings)
     pool = WorkerPool(registry, settings, size=workers)
     services = Services(
         settings=settings, registry=registry, triggers=SqliteTriggerStore(settings.db_path), executor=pool

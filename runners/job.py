@@ -151,7 +151,7 @@ def _evaluate(
 def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings | None = None) -> JobStatus:
     """Run the job; the registry ends with its final status and results. Returns that status."""
     settings = settings or get_settings()
-    registry = registry or open_registry()
+    registry = registry or open_registry(settings)
     record: JobRecord = registry.get(job_id)
     resuming = False
     # The pid lands with the transition, so a second runner (or a restarted pool) can tell

@@ -83,3 +83,19 @@ def server(embedded_model: Path) -> Iterator[object]:
     )
     with serve(options, log=lambda _: None, timeout_s=900) as info:
         yield info
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint() -> Iterator[str]:
+    """A moto server for the whole session, with fake credentials in the environment."""
+    from tests.support.moto_server import FAKE_CREDENTIALS, moto_server
+
+    saved = {k: os.environ.get(k) for k in FAKE_CREDENTIALS}
+    os.environ.update(FAKE_CREDENTIALS)
+    with moto_server() as url:
+        yield url
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

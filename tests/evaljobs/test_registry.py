@@ -1,18 +1,36 @@
+"""The registry contract, held by both adapters: SQLite and DynamoDB (against a moto server)."""
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from evaljobs.errors import JobNotFoundError
-from evaljobs.records import BenchmarkResult, JobRecord, JobStatus, MetricValue
-from evaljobs.registry import SqliteRegistry
+from evaljobs.records import BenchmarkResult, JobRecord, JobStatus, MetricValue, Trigger
+from evaljobs.registry import JobRegistry, SqliteRegistry
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def registry(request: pytest.FixtureRequest, tmp_path: Path) -> JobRegistry:
+    if request.param == "sqlite":
+        return SqliteRegistry(tmp_path / "r.sqlite3")
+    import boto3
+
+    from evaljobs.registry_dynamodb import DynamoRegistry, create_jobs_table
+
+    endpoint = request.getfixturevalue("aws_endpoint")
+    table = f"jobs-{uuid.uuid4().hex[:8]}"
+    create_jobs_table(boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1"), table)
+    return DynamoRegistry(table, endpoint_url=endpoint)
 
 
 def record(job_id: str = "job-1", project: str = "p") -> JobRecord:
     return JobRecord(id=job_id, entity="e", project=project, model="m", spec={"benchmarks": ["boolq"]})
 
 
-def test_create_get_list(tmp_path: Path) -> None:
-    reg = SqliteRegistry(tmp_path / "r.sqlite3")
+def test_create_get_list(registry: JobRegistry) -> None:
+    reg = registry
     reg.create(record("job-1", "a"))
     reg.create(record("job-2", "b"))
     assert reg.get("job-1").project == "a"
@@ -22,8 +40,8 @@ def test_create_get_list(tmp_path: Path) -> None:
         reg.get("job-404")
 
 
-def test_only_legal_transitions(tmp_path: Path) -> None:
-    reg = SqliteRegistry(tmp_path / "r.sqlite3")
+def test_only_legal_transitions(registry: JobRegistry) -> None:
+    reg = registry
     reg.create(record())
     assert not reg.transition("job-1", JobStatus.SUCCEEDED)  # queued -> succeeded skips running
     assert reg.transition("job-1", JobStatus.RUNNING)
@@ -58,8 +76,8 @@ def test_finish_writes_results_and_status_together(tmp_path: Path) -> None:
     assert job.results[0].metrics[0].stderr == 0.1
 
 
-def test_runtime_and_cancel_flag(tmp_path: Path) -> None:
-    reg = SqliteRegistry(tmp_path / "r.sqlite3")
+def test_runtime_and_cancel_flag(registry: JobRegistry) -> None:
+    reg = registry
     reg.create(record())
     reg.update_runtime("job-1", pid=123, versions={"inspect-ai": "0.3"})
     job = reg.get("job-1")
@@ -67,3 +85,43 @@ def test_runtime_and_cancel_flag(tmp_path: Path) -> None:
     assert not reg.cancel_requested("job-1")
     reg.request_cancel("job-1")
     assert reg.cancel_requested("job-1")
+
+
+def test_finish_is_atomic_on_both_adapters(registry: JobRegistry) -> None:
+    registry.create(record())
+    registry.transition("job-1", JobStatus.RUNNING)
+    result = BenchmarkResult(benchmark="boolq", task="t", status="success")
+    assert registry.finish("job-1", JobStatus.FAILED, [result], "boom")
+    job = registry.get("job-1")
+    assert (job.status, job.error, [r.benchmark for r in job.results]) == (JobStatus.FAILED, "boom", ["boolq"])
+
+
+def test_idempotency_key_makes_one_job_under_concurrency(registry: JobRegistry) -> None:
+    def attempt(i: int) -> str:
+        return registry.create(record(f"job-{i}"), "webhook:p:artifact-v3").id
+
+    with ThreadPoolExecutor(10) as pool:
+        ids = set(pool.map(attempt, range(10)))
+    assert len(ids) == 1 and [j.id for j in registry.jobs()] == list(ids)
+
+
+def test_filters_by_entity_and_trigger_and_order(registry: JobRegistry) -> None:
+    import time
+
+    for i, (entity, kind) in enumerate([("a", "cli"), ("b", "webhook"), ("a", "cron")]):
+        registry.create(
+            JobRecord(id=f"job-{i}", entity=entity, project="p", model="m", spec={}, trigger=Trigger(kind=kind))
+        )
+        time.sleep(0.002)
+    assert [j.id for j in registry.jobs(entities=["a"])] == ["job-2", "job-0"]
+    assert [j.id for j in registry.jobs(entities=[])] == []
+    assert [j.id for j in registry.jobs(trigger="webhook")] == ["job-1"]
+    assert [j.id for j in registry.jobs(oldest_first=True, limit=2)] == ["job-0", "job-1"]
+    assert registry.projects() == [("a", "p"), ("b", "p")]
+
+
+def test_concurrent_runtime_updates_are_not_lost(registry: JobRegistry) -> None:
+    registry.create(record())
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: registry.update_runtime("job-1", **{f"k{i}": i}), range(8)))
+    assert {f"k{i}" for i in range(8)} <= registry.get("job-1").runtime.keys()

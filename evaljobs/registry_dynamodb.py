@@ -1,0 +1,248 @@
+"""The job registry on DynamoDB (boto3): the cloud adapter of `JobRegistry`.
+
+One table, key `pk`. A job is one item (`job#ID`) holding its record and its results as
+JSON, so results and the final status land in one conditional write. Every write is
+conditional on the item's `version` (optimistic concurrency: many stateless containers
+write the same rows), and a status change is made only when it is legal from the status
+read in that same version. Idempotency keys are their own items (`key#KEY`), written in
+one transaction with the job, so a key can never name two jobs.
+
+Listing scans the table (fine for thousands of jobs; a GSI on entity/project is the next
+step when a deployment outgrows that).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Collection
+from typing import Any
+
+from evaljobs.errors import JobNotFoundError
+from evaljobs.records import ALLOWED_TRANSITIONS, BenchmarkResult, JobRecord, JobStatus, utcnow
+
+__all__ = ["DynamoRegistry", "create_jobs_table"]
+
+_RETRIES = 20
+
+
+def create_jobs_table(client: Any, name: str) -> None:
+    """Create the table if it does not exist (idempotent; used by infra/ and tests)."""
+    try:
+        client.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except client.exceptions.ResourceInUseException:
+        return
+    client.get_waiter("table_exists").wait(TableName=name)
+
+
+class DynamoRegistry:
+    """Job registry in one DynamoDB table."""
+
+    def __init__(self, table: str, *, endpoint_url: str | None = None, region: str = "us-east-1") -> None:
+        import boto3
+
+        self.table = table
+        self.client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
+
+    # -- items ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _item(record: JobRecord, results: list[BenchmarkResult], version: int) -> dict[str, Any]:
+        return {
+            "pk": {"S": f"job#{record.id}"},
+            "kind": {"S": "job"},
+            "entity": {"S": record.entity},
+            "project": {"S": record.project},
+            "status": {"S": record.status.value},
+            "created_at": {"S": record.created_at.isoformat()},
+            "trigger_kind": {"S": record.trigger.kind},
+            "doc": {"S": record.model_dump_json(exclude={"results"})},
+            "results": {"S": json.dumps([r.model_dump(mode="json") for r in results])},
+            "version": {"N": str(version)},
+        }
+
+    @staticmethod
+    def _load(item: dict[str, Any]) -> tuple[JobRecord, list[BenchmarkResult], int]:
+        record = JobRecord.model_validate_json(item["doc"]["S"])
+        results = [BenchmarkResult.model_validate(r) for r in json.loads(item["results"]["S"])]
+        record.results = results
+        return record, results, int(item["version"]["N"])
+
+    def _get_item(self, job_id: str) -> dict[str, Any]:
+        item = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": f"job#{job_id}"}}, ConsistentRead=True
+        )
+        if "Item" not in item:
+            raise JobNotFoundError(f"no job {job_id!r}; `evaljobs list` shows the jobs there are")
+        found: dict[str, Any] = item["Item"]
+        return found
+
+    def _mutate(
+        self,
+        job_id: str,
+        change: Callable[[JobRecord, list[BenchmarkResult]], tuple[JobRecord, list[BenchmarkResult]] | None],
+    ) -> bool:
+        """Read, change, write if nobody wrote in between (else re-read); False if `change` refuses."""
+        for _ in range(_RETRIES):
+            item = self._get_item(job_id)
+            record, results, version = self._load(item)
+            changed = change(record, results)
+            if changed is None:
+                return False
+            new_item = self._item(*changed, version + 1)
+            new_item["cancel_requested"] = item.get("cancel_requested", {"BOOL": False})
+            try:
+                self.client.put_item(
+                    TableName=self.table,
+                    Item=new_item,
+                    ConditionExpression="version = :v",
+                    ExpressionAttributeValues={":v": {"N": str(version)}},
+                )
+                return True
+            except self.client.exceptions.ConditionalCheckFailedException:
+                continue
+        raise RuntimeError(f"job {job_id}: too many concurrent writers")
+
+    # -- JobRegistry -----------------------------------------------------------------------
+
+    def create(self, record: JobRecord, idempotency_key: str | None = None) -> JobRecord:
+        """Insert a new job; with a key already used, return that job instead."""
+        item = self._item(record, [], 1)
+        item["cancel_requested"] = {"BOOL": False}
+        new = {
+            "Put": {"TableName": self.table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}
+        }
+        if idempotency_key is None:
+            self.client.transact_write_items(TransactItems=[new])
+            return record
+        key = {
+            "Put": {
+                "TableName": self.table,
+                "Item": {
+                    "pk": {"S": f"key#{idempotency_key}"},
+                    "kind": {"S": "key"},
+                    "job_id": {"S": record.id},
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        try:
+            self.client.transact_write_items(TransactItems=[key, new])
+        except self.client.exceptions.TransactionCanceledException:
+            existing = self.client.get_item(
+                TableName=self.table, Key={"pk": {"S": f"key#{idempotency_key}"}}, ConsistentRead=True
+            )
+            if "Item" not in existing:
+                raise
+            return self.get(existing["Item"]["job_id"]["S"])
+        return record
+
+    def get(self, job_id: str) -> JobRecord:
+        """The job with that id, or JobNotFoundError."""
+        return self._load(self._get_item(job_id))[0]
+
+    def _scan(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in self.client.get_paginator("scan").paginate(
+            TableName=self.table,
+            FilterExpression="kind = :job",
+            ExpressionAttributeValues={":job": {"S": "job"}},
+            ConsistentRead=True,
+        ):
+            items.extend(page["Items"])
+        return items
+
+    def jobs(
+        self,
+        *,
+        project: str | None = None,
+        status: JobStatus | None = None,
+        entities: Collection[str] | None = None,
+        trigger: str | None = None,
+        limit: int = 100,
+        oldest_first: bool = False,
+    ) -> list[JobRecord]:
+        """Newest jobs first (or oldest), filtered like the SQLite registry."""
+        wanted = [
+            item
+            for item in self._scan()
+            if (not project or item["project"]["S"] == project)
+            and (not status or item["status"]["S"] == status.value)
+            and (entities is None or item["entity"]["S"] in entities)
+            and (not trigger or item["trigger_kind"]["S"] == trigger)
+        ]
+        wanted.sort(key=lambda i: i["created_at"]["S"], reverse=not oldest_first)
+        return [self._load(item)[0] for item in wanted[:limit]]
+
+    def transition(self, job_id: str, to: JobStatus, **fields: Any) -> bool:
+        """Move a job to `to` if that is legal from its current status; False otherwise."""
+
+        def change(
+            record: JobRecord, results: list[BenchmarkResult]
+        ) -> tuple[JobRecord, list[BenchmarkResult]] | None:
+            if to not in ALLOWED_TRANSITIONS[record.status]:
+                return None
+            updated = record.model_copy(update={"status": to, **fields})
+            if to is JobStatus.RUNNING and updated.started_at is None:
+                updated.started_at = utcnow()
+            if to.terminal:
+                updated.finished_at = utcnow()
+            return updated, results
+
+        return self._mutate(job_id, change)
+
+    def finish(
+        self, job_id: str, status: JobStatus, results: list[BenchmarkResult], error: str | None
+    ) -> bool:
+        """Write the results and the final status together, or nothing."""
+
+        def change(
+            record: JobRecord, _: list[BenchmarkResult]
+        ) -> tuple[JobRecord, list[BenchmarkResult]] | None:
+            if status not in ALLOWED_TRANSITIONS[record.status]:
+                return None
+            return record.model_copy(
+                update={"status": status, "error": error, "finished_at": utcnow()}
+            ), results
+
+        return self._mutate(job_id, change)
+
+    def update_runtime(self, job_id: str, **runtime: Any) -> None:
+        """Merge runner facts (pid, paths, versions) into the job."""
+        versions = runtime.pop("versions", None)
+
+        def change(
+            record: JobRecord, results: list[BenchmarkResult]
+        ) -> tuple[JobRecord, list[BenchmarkResult]] | None:
+            record.runtime.update(runtime)
+            if versions:
+                record.versions.update(versions)
+            return record, results
+
+        self._mutate(job_id, change)
+
+    def request_cancel(self, job_id: str) -> None:
+        """Flag a job for cancellation; its runner stops at the next check."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"job#{job_id}"}},
+                # bumping the version makes a concurrent read-modify-write re-read the flag
+                UpdateExpression="SET cancel_requested = :t, version = version + :one",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":t": {"BOOL": True}, ":one": {"N": "1"}},
+            )
+        except self.client.exceptions.ConditionalCheckFailedException as exc:
+            raise JobNotFoundError(f"no job {job_id!r}") from exc
+
+    def cancel_requested(self, job_id: str) -> bool:
+        """True once cancellation was requested."""
+        return bool(self._get_item(job_id).get("cancel_requested", {}).get("BOOL"))
+
+    def projects(self) -> list[tuple[str, str]]:
+        """Every (entity, project) with at least one job."""
+        return sorted({(i["entity"]["S"], i["project"]["S"]) for i in self._scan()})
