@@ -93,7 +93,11 @@ def test_finish_is_atomic_on_both_adapters(registry: JobRegistry) -> None:
     result = BenchmarkResult(benchmark="boolq", task="t", status="success")
     assert registry.finish("job-1", JobStatus.FAILED, [result], "boom")
     job = registry.get("job-1")
-    assert (job.status, job.error, [r.benchmark for r in job.results]) == (JobStatus.FAILED, "boom", ["boolq"])
+    assert (job.status, job.error, [r.benchmark for r in job.results]) == (
+        JobStatus.FAILED,
+        "boom",
+        ["boolq"],
+    )
 
 
 def test_idempotency_key_makes_one_job_under_concurrency(registry: JobRegistry) -> None:
@@ -110,7 +114,9 @@ def test_filters_by_entity_and_trigger_and_order(registry: JobRegistry) -> None:
 
     for i, (entity, kind) in enumerate([("a", "cli"), ("b", "webhook"), ("a", "cron")]):
         registry.create(
-            JobRecord(id=f"job-{i}", entity=entity, project="p", model="m", spec={}, trigger=Trigger(kind=kind))
+            JobRecord(
+                id=f"job-{i}", entity=entity, project="p", model="m", spec={}, trigger=Trigger(kind=kind)
+            )
         )
         time.sleep(0.002)
     assert [j.id for j in registry.jobs(entities=["a"])] == ["job-2", "job-0"]
