@@ -1,4 +1,4 @@
-"""Where completion events go: a JSONL outbox (always, on one machine) and signed webhooks.
+"""Where completion events go: a JSONL outbox (always), signed webhooks, SNS, SQS, EventBridge.
 
 Outgoing webhooks carry `X-Evaljobs-Signature: sha256=<hex HMAC-SHA256 of the body>` and
 are retried with exponential backoff (tenacity); every attempt is a line in the delivery
@@ -18,11 +18,21 @@ from typing import Any, Protocol
 import httpx
 from tenacity import RetryError, retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from evaljobs.aws import aws_client
 from evaljobs.events import completion_event, validate_event
 from evaljobs.records import JobRecord, utcnow
 from evaljobs.settings import Settings
 
-__all__ = ["EventSink", "JsonlOutbox", "WebhookSink", "emit_completion", "sinks_for"]
+__all__ = [
+    "EventBridgeSink",
+    "EventSink",
+    "JsonlOutbox",
+    "SnsSink",
+    "SqsSink",
+    "WebhookSink",
+    "emit_completion",
+    "sinks_for",
+]
 
 log = logging.getLogger("evaljobs.events")
 
@@ -112,13 +122,64 @@ class WebhookSink:
             raise RuntimeError(f"{self.url}: not delivered after {self.attempts} attempts") from exc
 
 
+class SnsSink:
+    """Publishes each event to an SNS topic (subscribe SQS queues, Lambdas, e-mail to it)."""
+
+    def __init__(self, topic_arn: str, settings: Settings) -> None:
+        self.topic_arn, self.client = topic_arn, aws_client("sns", settings)
+
+    def send(self, payload: dict[str, Any]) -> None:
+        self.client.publish(
+            TopicArn=self.topic_arn,
+            Message=json.dumps(payload),
+            MessageAttributes={"type": {"DataType": "String", "StringValue": str(payload["type"])}},
+        )
+
+
+class SqsSink:
+    """Sends each event to an SQS queue."""
+
+    def __init__(self, queue_url: str, settings: Settings) -> None:
+        self.queue_url, self.client = queue_url, aws_client("sqs", settings)
+
+    def send(self, payload: dict[str, Any]) -> None:
+        self.client.send_message(QueueUrl=self.queue_url, MessageBody=json.dumps(payload))
+
+
+class EventBridgeSink:
+    """Puts each event on an EventBridge bus (source `evaljobs`, detail-type `job.completed`)."""
+
+    def __init__(self, bus: str, settings: Settings) -> None:
+        self.bus, self.client = bus, aws_client("events", settings)
+
+    def send(self, payload: dict[str, Any]) -> None:
+        answer = self.client.put_events(
+            Entries=[
+                {
+                    "Source": "evaljobs",
+                    "DetailType": str(payload["type"]),
+                    "Detail": json.dumps(payload),
+                    "EventBusName": self.bus,
+                }
+            ]
+        )
+        if answer.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused the event: {answer['Entries']}")
+
+
 def sinks_for(settings: Settings) -> list[EventSink]:
-    """The sinks the settings configure: the outbox, then each webhook URL."""
+    """The sinks the settings configure: the outbox, each webhook URL, then the AWS targets."""
     found: list[EventSink] = [JsonlOutbox(settings.home / "outbox.jsonl")]
     for url in filter(None, (u.strip() for u in settings.event_webhook_urls.split(","))):
         found.append(
             WebhookSink(url, settings.event_webhook_secret, settings.home / "event_deliveries.jsonl")
         )
+    if settings.event_sns_topic_arn:
+        found.append(SnsSink(settings.event_sns_topic_arn, settings))
+    if settings.event_sqs_queue_url:
+        found.append(SqsSink(settings.event_sqs_queue_url, settings))
+    if settings.event_bus:
+        found.append(EventBridgeSink(settings.event_bus, settings))
     return found
 
 

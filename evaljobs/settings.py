@@ -76,6 +76,18 @@ class Settings(BaseSettings):
     event_webhook_secret: str | None = None
     """HMAC-SHA256 key of the `X-Evaljobs-Signature` header on outgoing events."""
 
+    event_sns_topic_arn: str | None = None
+    """SNS topic that receives each completion event."""
+
+    event_sqs_queue_url: str | None = None
+    """SQS queue that receives each completion event."""
+
+    event_bus: str | None = None
+    """EventBridge bus that receives each completion event."""
+
+    eval_logs_bucket: str | None = None
+    """S3 bucket the runner copies each job's eval logs and job log to (`jobs/<id>/…`)."""
+
     policies_file: Path | None = None
     """Evaluation policies (YAML) that `evaljobs serve` loads at start."""
 

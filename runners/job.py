@@ -200,6 +200,8 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
         status, error = JobStatus.CANCELLED, "cancelled"
     say(f"job {job_id} {status.value}" + (f": {error}" if error else ""))
     _record_wandb(registry, record, spec, results, folder, settings, say)
+    if settings.eval_logs_bucket:
+        _upload_logs(registry, job_id, folder, settings.eval_logs_bucket, say)
     registry.finish(job_id, status, results, error)
     from evaljobs.event_sinks import emit_completion
 
@@ -228,6 +230,19 @@ def _record_wandb(
         say(f"W&B run {info['wandb_run_id']} ({mode}) in {info['wandb_dir']}")
     except Exception as exc:  # noqa: BLE001 - W&B being unreachable must not fail an evaluated job
         say(f"W&B logging failed, results are kept in the registry: {type(exc).__name__}: {exc}")
+
+
+def _upload_logs(
+    registry: JobRegistry, job_id: str, folder: Path, bucket: str, say: Callable[[str], None]
+) -> None:
+    from runners.artifacts import upload_job_logs
+
+    try:
+        uri = upload_job_logs(folder, bucket, job_id)
+        registry.update_runtime(job_id, eval_logs_uri=uri)
+        say(f"eval logs copied to {uri}")
+    except Exception as exc:  # noqa: BLE001 - the results are in the registry; a failed copy is reported
+        say(f"copying eval logs to s3://{bucket} failed: {type(exc).__name__}: {exc}")
 
 
 def main(argv: list[str] | None = None) -> int:
