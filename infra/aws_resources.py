@@ -40,7 +40,9 @@ def provision(prefix: str, region: str = "us-east-1", endpoint_url: str | None =
     sns, sqs = client("sns"), client("sqs")
     topic_arn = sns.create_topic(Name=f"{prefix}-completions")["TopicArn"]  # idempotent by name
     queue_url = sqs.create_queue(QueueName=f"{prefix}-completions")["QueueUrl"]  # idempotent by name
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
     policy = {
         "Version": "2012-10-17",
         "Statement": [
@@ -79,10 +81,14 @@ def provision(prefix: str, region: str = "us-east-1", endpoint_url: str | None =
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--prefix", default="evaljobs")
     parser.add_argument("--region", default="us-east-1")
-    parser.add_argument("--endpoint-url", default=None, help="an AWS-compatible endpoint (moto) instead of AWS")
+    parser.add_argument(
+        "--endpoint-url", default=None, help="an AWS-compatible endpoint (moto) instead of AWS"
+    )
     args = parser.parse_args()
     for key, value in provision(args.prefix, args.region, args.endpoint_url).items():
         print(f"{key}={value}")

@@ -37,13 +37,21 @@ def test_provisioning_is_idempotent(aws_endpoint: str) -> None:
     second = provision("twice", endpoint_url=aws_endpoint)
     assert first == second
     sns = client("sns", aws_endpoint)
-    assert len(sns.list_subscriptions_by_topic(TopicArn=first["EVALJOBS_EVENT_SNS_TOPIC_ARN"])["Subscriptions"]) == 1
-    assert client("dynamodb", aws_endpoint).describe_table(TableName="twice-jobs")["Table"]["TableStatus"] == "ACTIVE"
+    assert (
+        len(sns.list_subscriptions_by_topic(TopicArn=first["EVALJOBS_EVENT_SNS_TOPIC_ARN"])["Subscriptions"])
+        == 1
+    )
+    assert (
+        client("dynamodb", aws_endpoint).describe_table(TableName="twice-jobs")["Table"]["TableStatus"]
+        == "ACTIVE"
+    )
 
 
 def receive(queue_url: str, endpoint: str) -> list[dict[str, object]]:
     sqs = client("sqs", endpoint)
-    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2).get("Messages", [])
+    messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=2).get(
+        "Messages", []
+    )
     return [json.loads(m["Body"]) for m in messages]
 
 
@@ -64,7 +72,7 @@ def test_sqs_and_eventbridge_sinks(aws: tuple[dict[str, str], Settings], aws_end
     SqsSink(resources["COMPLETIONS_QUEUE_URL"], settings).send(payload)
     assert receive(resources["COMPLETIONS_QUEUE_URL"], aws_endpoint) == [payload]
     EventBridgeSink(resources["EVALJOBS_EVENT_BUS"], settings).send(payload)  # raises if refused
-    with pytest.raises(Exception, match="(?i)not exist|not found|ResourceNotFound"):
+    with pytest.raises(Exception, match=r"(?i)not exist|not found|ResourceNotFound"):
         EventBridgeSink("no-such-bus", settings).send(payload)
 
 
