@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     vllm_extra_args: str = ""
     """Extra command-line arguments appended to every vLLM server start."""
 
+    gpu_count: int = Field(default=0, ge=0)
+    """GPUs the runner has (0: vLLM's CPU build). The Modal runner sets 2."""
+
+    gpu_memory_gb: float = 80.0
+    """Memory of one GPU, for the data- vs tensor-parallel plan."""
+
     gpu_memory_cap_gb: float = 86.0
     """Weights plus KV cache above this are rejected before a server starts."""
 

@@ -52,8 +52,8 @@ class CheckpointModel(_Strict):
     """Weights and activation dtype."""
     chat_template: str | None = None
     """Jinja chat template (text, or a path to a file) overriding the checkpoint's own."""
-    gpus: int = Field(default=1, ge=1, le=2)
-    """GPUs the runner uses (cloud); ignored by the CPU server."""
+    gpus: int = Field(default=2, ge=1, le=2)
+    """GPUs the runner uses (cloud): 2 = replicas or tensor parallel as the plan decides; ignored on CPU."""
     parallelism: Literal["auto", "tensor", "data"] = "auto"
     """How two GPUs are used; `auto` picks data parallel when the model fits on one."""
     tool_calling: bool = False

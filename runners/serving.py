@@ -10,6 +10,7 @@ from evaljobs.registry import JobRegistry
 from evaljobs.settings import Settings
 from evaljobs.spec import CheckpointModel
 from runners.checkpoint import Preflight, preflight, resolve_checkpoint
+from runners.gpu_plan import plan_gpus
 from runners.vllm_server import ServerInfo, ServerOptions, serve
 
 __all__ = ["served_checkpoint"]
@@ -36,7 +37,17 @@ def served_checkpoint(
         f"checkpoint {path}: {checked.architecture}, {checked.total_gb:.2f} GiB with KV cache, "
         f"chat template from {checked.template_source}"
     )
-    registry.update_runtime(job_id, checkpoint=str(path), preflight=checked.as_record())
+    plan = plan_gpus(
+        checked.total_gb,
+        gpus=settings.gpu_count,
+        gpu_memory_gb=settings.gpu_memory_gb,
+        requested=model.gpus,
+        parallelism=model.parallelism,
+    )
+    say(f"server plan: {plan.reason}")
+    registry.update_runtime(
+        job_id, checkpoint=str(path), preflight=checked.as_record(), gpu_plan=plan.as_record()
+    )
     options = ServerOptions(
         model_path=path,
         served_name=served_name(model, path),
@@ -46,6 +57,8 @@ def served_checkpoint(
         tool_calling=model.tool_calling,
         tool_call_parser=model.tool_call_parser,
         extra_args=settings.vllm_extra_args,
+        tensor_parallel=plan.tensor_parallel,
+        data_parallel=plan.data_parallel,
     )
     with serve(options, log=say, timeout_s=settings.vllm_start_timeout_s) as server:
         registry.update_runtime(job_id, server_command=server.command)
