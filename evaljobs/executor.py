@@ -21,6 +21,7 @@ __all__ = [
     "Executor",
     "InlineExecutor",
     "LocalExecutor",
+    "ModalExecutor",
     "cancel_job",
     "get_executor",
     "runner_alive",
@@ -84,11 +85,27 @@ class InlineExecutor:
         run_job(job_id, self.registry, self.settings)
 
 
+class ModalExecutor:
+    """Spawns the job on the deployed Modal app's GPU runner; records the call id."""
+
+    def __init__(self, registry: JobRegistry, settings: Settings) -> None:
+        self.registry, self.settings = registry, settings
+
+    def dispatch(self, job_id: str) -> None:
+        import modal
+
+        runner = modal.Cls.from_name(self.settings.modal_app, "Runner")()
+        call = runner.run.spawn(job_id)
+        self.registry.update_runtime(job_id, modal_call_id=call.object_id)
+
+
 def get_executor(settings: Settings, registry: JobRegistry, name: str | None = None) -> Executor:
     """The executor the settings (or `name`) choose."""
     choice = name or settings.executor
     if choice == "inline":
         return InlineExecutor(registry, settings)
+    if choice == "modal":
+        return ModalExecutor(registry, settings)
     return LocalExecutor(settings)
 
 
@@ -98,6 +115,13 @@ def cancel_job(registry: JobRegistry, job_id: str) -> JobStatus:
     job = registry.get(job_id)
     if job.status is JobStatus.QUEUED and registry.transition(job_id, JobStatus.CANCELLED, error="cancelled"):
         return JobStatus.CANCELLED
+    call_id = job.runtime.get("modal_call_id")
+    if job.status is JobStatus.RUNNING and call_id:  # on Modal: stop the container's input
+        import modal
+
+        modal.FunctionCall.from_id(str(call_id)).cancel()
+        registry.finish(job_id, JobStatus.CANCELLED, [], "cancelled")
+        return registry.get(job_id).status
     pid = job.runtime.get("pid")
     if job.status is JobStatus.RUNNING and pid:
         try:

@@ -36,8 +36,11 @@ class Settings(BaseSettings):
     aws_endpoint_url: str | None = None
     """Endpoint of an AWS-compatible server (a local stand-in such as moto); None for AWS itself."""
 
-    executor: Literal["local", "inline"] = "local"
-    """Where jobs run: `local` worker subprocess, or `inline` in the calling process."""
+    executor: Literal["local", "inline", "modal"] = "local"
+    """Where jobs run: `local` worker subprocess, `inline` in the calling process, or `modal` (GPU runner)."""
+
+    modal_app: str = "evaljobs"
+    """Name of the deployed Modal app whose `Runner` the modal executor spawns."""
 
     dataset_source: str = "hub"
     """`hub` (Hugging Face Hub, the default) or a local folder laid out like the Hub."""

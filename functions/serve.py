@@ -9,8 +9,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from evaljobs.errors import ConfigError
+from evaljobs.executor import Executor
 from evaljobs.policies import load_policy_file
-from evaljobs.registry import open_registry
+from evaljobs.registry import JobRegistry, open_registry
 from evaljobs.settings import Settings
 from evaljobs.trigger_store import SqliteTriggerStore
 from evaljobs.worker_pool import WorkerPool
@@ -19,7 +20,24 @@ from functions.scheduler import Scheduler
 from functions.services import Services
 from functions.submit import policy_issues
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "build_services"]
+
+
+def build_services(
+    settings: Settings, registry: JobRegistry | None = None, local: Executor | None = None
+) -> Services:
+    """The adapters the settings choose; `local` is the executor when jobs run on this machine."""
+    registry = registry or open_registry(settings)
+    executor: Executor
+    if settings.executor == "modal":
+        from evaljobs.executor import ModalExecutor
+
+        executor = ModalExecutor(registry, settings)
+    else:
+        executor = local or WorkerPool(registry, settings, size=settings.workers)
+    return Services(
+        settings=settings, registry=registry, triggers=SqliteTriggerStore(settings.db_path), executor=executor
+    )
 
 
 def build_app(
@@ -28,16 +46,17 @@ def build_app(
     workers: int = 1,
     policies_file: Path | None = None,
     scheduler_poll_s: float = 30.0,
+    run_scheduler: bool = True,
 ) -> FastAPI:
-    """The served app: the worker pool and the scheduler start and stop with it.
+    """The served app; the worker pool (local executor) and the scheduler start and stop with it.
 
     `workers=0` queues jobs without running them (another process's pool, or a benchmark of
-    the accept path)."""
+    the accept path). With `EVALJOBS_EXECUTOR=modal` jobs are spawned on Modal instead, and
+    on Modal the scheduler is a `modal.Cron` function (`run_scheduler=False` here)."""
     registry = open_registry(settings)
     pool = WorkerPool(registry, settings, size=workers)
-    services = Services(
-        settings=settings, registry=registry, triggers=SqliteTriggerStore(settings.db_path), executor=pool
-    )
+    services = build_services(settings, registry, pool)
+    executor = services.executor
     if policies_file is not None:  # validated in full before any is stored
         policies = load_policy_file(policies_file)
         problems = [f"policy {p.name}: {issue}" for p in policies for issue in policy_issues(p, settings)]
@@ -49,9 +68,10 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if workers:
+        if workers and executor is pool:
             pool.start()
-        scheduler.start()
+        if run_scheduler:
+            scheduler.start()
         try:
             yield
         finally:
