@@ -376,10 +376,10 @@ def token_create(
     name: Annotated[str, typer.Option(help="Who or what holds it")] = "cli",
 ) -> None:
     """Create an API token; it is shown once and stored hashed."""
-    from evaljobs.trigger_store import SqliteTriggerStore
+    from evaljobs.trigger_store import open_trigger_store
 
     try:
-        token = SqliteTriggerStore(get_settings().db_path).create_token(name, entity)
+        token = open_trigger_store().create_token(name, entity)
     except EvalJobError as exc:
         raise _fail(exc) from exc
     typer.echo(token)
@@ -390,9 +390,9 @@ def token_webhook(
     entity: Annotated[str, typer.Option(help="The W&B entity whose automation calls us")],
 ) -> None:
     """Create the access token and signing secret for an entity's W&B webhook (shown once)."""
-    from evaljobs.trigger_store import SqliteTriggerStore
+    from evaljobs.trigger_store import open_trigger_store
 
-    access, secret = SqliteTriggerStore(get_settings().db_path).create_webhook(entity)
+    access, secret = open_trigger_store().create_webhook(entity)
     typer.echo(f"access token (W&B webhook 'Access token' secret): {access}")
     typer.echo(f"signing secret (W&B webhook 'Secret'):            {secret}")
 

@@ -99,7 +99,8 @@ class DynamoRegistry:
                 self.client.put_item(
                     TableName=self.table,
                     Item=new_item,
-                    ConditionExpression="version = :v",
+                    ConditionExpression="#version = :v",
+                    ExpressionAttributeNames={"#version": "version"},
                     ExpressionAttributeValues={":v": {"N": str(version)}},
                 )
                 return True
@@ -149,7 +150,8 @@ class DynamoRegistry:
         items: list[dict[str, Any]] = []
         for page in self.client.get_paginator("scan").paginate(
             TableName=self.table,
-            FilterExpression="kind = :job",
+            FilterExpression="#kind = :job",
+            ExpressionAttributeNames={"#kind": "kind"},
             ExpressionAttributeValues={":job": {"S": "job"}},
             ConsistentRead=True,
         ):
@@ -232,8 +234,9 @@ class DynamoRegistry:
                 TableName=self.table,
                 Key={"pk": {"S": f"job#{job_id}"}},
                 # bumping the version makes a concurrent read-modify-write re-read the flag
-                UpdateExpression="SET cancel_requested = :t, version = version + :one",
+                UpdateExpression="SET cancel_requested = :t, #version = #version + :one",
                 ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#version": "version"},
                 ExpressionAttributeValues={":t": {"BOOL": True}, ":one": {"N": "1"}},
             )
         except self.client.exceptions.ConditionalCheckFailedException as exc:

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -25,7 +25,18 @@ from evaljobs.policies import Policy
 from evaljobs.records import utcnow
 from evaljobs.sqlite import connect, transaction
 
-__all__ = ["Delivery", "Principal", "SqliteTriggerStore", "TriggerStore", "WebhookCredential", "hash_token"]
+if TYPE_CHECKING:
+    from evaljobs.settings import Settings
+
+__all__ = [
+    "Delivery",
+    "Principal",
+    "SqliteTriggerStore",
+    "TriggerStore",
+    "WebhookCredential",
+    "hash_token",
+    "open_trigger_store",
+]
 
 ALL_ENTITIES = "*"
 
@@ -224,3 +235,17 @@ class SqliteTriggerStore:
                 f"SELECT doc FROM deliveries {where} ORDER BY id DESC LIMIT ?", (*(entities or ()), limit)
             ).fetchall()
         return [Delivery.model_validate_json(r[0]) for r in rows]
+
+
+def open_trigger_store(settings: Settings | None = None) -> TriggerStore:
+    """The trigger store next to the registry the settings choose (SQLite file or DynamoDB table)."""
+    from evaljobs.settings import get_settings
+
+    settings = settings or get_settings()
+    if settings.registry == "dynamodb":
+        from evaljobs.trigger_store_dynamodb import DynamoTriggerStore
+
+        return DynamoTriggerStore(
+            settings.dynamodb_table, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region
+        )
+    return SqliteTriggerStore(settings.db_path)

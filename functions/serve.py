@@ -13,7 +13,7 @@ from evaljobs.executor import Executor
 from evaljobs.policies import load_policy_file
 from evaljobs.registry import JobRegistry, open_registry
 from evaljobs.settings import Settings
-from evaljobs.trigger_store import SqliteTriggerStore
+from evaljobs.trigger_store import open_trigger_store
 from evaljobs.worker_pool import WorkerPool
 from functions.api import create_app
 from functions.scheduler import Scheduler
@@ -36,7 +36,7 @@ def build_services(
     else:
         executor = local or WorkerPool(registry, settings, size=settings.workers)
     return Services(
-        settings=settings, registry=registry, triggers=SqliteTriggerStore(settings.db_path), executor=executor
+        settings=settings, registry=registry, triggers=open_trigger_store(settings), executor=executor
     )
 
 

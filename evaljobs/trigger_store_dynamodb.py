@@ -1,0 +1,182 @@
+"""The trigger store on DynamoDB (boto3): tokens, webhook credentials, policies, deliveries.
+
+Lives in the jobs table under its own key prefixes, so the cloud API and the cron tick
+(stateless Modal containers) share one state. Schedule marks advance with a conditional
+write (one scheduler wins a tick); delivery numbers come from an atomic counter.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from evaljobs.errors import EvalJobError
+from evaljobs.policies import Policy
+from evaljobs.records import utcnow
+from evaljobs.trigger_store import Delivery, Principal, WebhookCredential, hash_token
+
+__all__ = ["DynamoTriggerStore"]
+
+
+class DynamoTriggerStore:
+    """Trigger state in the DynamoDB jobs table."""
+
+    def __init__(self, table: str, *, endpoint_url: str | None = None, region: str = "us-east-1") -> None:
+        import boto3
+
+        self.table = table
+        self.client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
+
+    def _get(self, pk: str) -> dict[str, Any] | None:
+        found: dict[str, Any] | None = self.client.get_item(
+            TableName=self.table, Key={"pk": {"S": pk}}, ConsistentRead=True
+        ).get("Item")
+        return found
+
+    def _scan(self, kind: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for page in self.client.get_paginator("scan").paginate(
+            TableName=self.table,
+            FilterExpression="#kind = :k",
+            ExpressionAttributeNames={"#kind": "kind"},
+            ExpressionAttributeValues={":k": {"S": kind}},
+            ConsistentRead=True,
+        ):
+            items.extend(page["Items"])
+        return items
+
+    def create_token(self, name: str, entities: Collection[str]) -> str:
+        """A new API token for `entities`; only its hash is kept."""
+        if not entities:
+            raise EvalJobError("a token needs at least one entity (or `*` for all)")
+        token = "ej_" + secrets.token_urlsafe(32)
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": f"token#{hash_token(token)}"},
+                "kind": {"S": "token"},
+                "name": {"S": name},
+                "entities": {"S": json.dumps(sorted(entities))},
+            },
+        )
+        return token
+
+    def principal(self, token: str) -> Principal | None:
+        """The token's owner, or None."""
+        item = self._get(f"token#{hash_token(token)}")
+        return Principal(item["name"]["S"], frozenset(json.loads(item["entities"]["S"]))) if item else None
+
+    def create_webhook(self, entity: str) -> tuple[str, str]:
+        """A new (access token, signing secret) pair for the entity's W&B webhook."""
+        token, secret = "ejw_" + secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": f"hook#{hash_token(token)}"},
+                "kind": {"S": "hook"},
+                "entity": {"S": entity},
+                "secret": {"S": secret},
+            },
+        )
+        return token, secret
+
+    def webhook_credential(self, access_token: str) -> WebhookCredential | None:
+        """The entity and signing secret behind a webhook access token."""
+        item = self._get(f"hook#{hash_token(access_token)}")
+        return WebhookCredential(item["entity"]["S"], item["secret"]["S"]) if item else None
+
+    def put_policy(self, policy: Policy, now: datetime | None = None) -> None:
+        """Create or replace a policy; a replaced one keeps its schedule mark."""
+        self.client.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"policy#{policy.name}"}},
+            UpdateExpression="SET #kind = :k, #entity = :e, #doc = :d, #mark = if_not_exists(#mark, :m)",
+            ExpressionAttributeNames={"#kind": "kind", "#entity": "entity", "#doc": "doc", "#mark": "mark"},
+            ExpressionAttributeValues={
+                ":k": {"S": "policy"},
+                ":e": {"S": policy.entity},
+                ":d": {"S": policy.model_dump_json()},
+                ":m": {"S": (now or utcnow()).isoformat()},
+            },
+        )
+
+    def policy(self, name: str) -> Policy | None:
+        """The policy with that name."""
+        item = self._get(f"policy#{name}")
+        return Policy.model_validate_json(item["doc"]["S"]) if item else None
+
+    def policies(self, entities: Collection[str] | None = None) -> list[Policy]:
+        """Every policy, or those of some entities, by name."""
+        found = [
+            Policy.model_validate_json(i["doc"]["S"])
+            for i in self._scan("policy")
+            if entities is None or i["entity"]["S"] in entities
+        ]
+        return sorted(found, key=lambda p: p.name)
+
+    def delete_policy(self, name: str) -> bool:
+        """Remove a policy; False when there was none."""
+        old = self.client.delete_item(
+            TableName=self.table, Key={"pk": {"S": f"policy#{name}"}}, ReturnValues="ALL_OLD"
+        )
+        return "Attributes" in old
+
+    def schedule_mark(self, name: str) -> datetime | None:
+        """The last tick a cron policy ran (its creation time before the first)."""
+        item = self._get(f"policy#{name}")
+        return datetime.fromisoformat(item["mark"]["S"]) if item and "mark" in item else None
+
+    def advance_schedule(self, name: str, tick: datetime, expected: datetime | None) -> bool:
+        """Move the mark to `tick` if it still is `expected`."""
+        condition = "attribute_exists(pk) AND " + (
+            "#mark = :old" if expected else "attribute_not_exists(#mark)"
+        )
+        values = {":new": {"S": tick.isoformat()}}
+        if expected:
+            values[":old"] = {"S": expected.isoformat()}
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"policy#{name}"}},
+                UpdateExpression="SET #mark = :new",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#mark": "mark"},
+                ExpressionAttributeValues=values,
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def record_delivery(self, delivery: Delivery) -> Delivery:
+        """Append a delivery under the next sequence number."""
+        counter = self.client.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": "counter#deliveries"}},
+            UpdateExpression="ADD #n :one",
+            ExpressionAttributeNames={"#n": "n"},
+            ExpressionAttributeValues={":one": {"N": "1"}},
+            ReturnValues="UPDATED_NEW",
+        )
+        stored = delivery.model_copy(update={"id": int(counter["Attributes"]["n"]["N"])})
+        self.client.put_item(
+            TableName=self.table,
+            Item={
+                "pk": {"S": f"delivery#{stored.id:012d}"},
+                "kind": {"S": "delivery"},
+                "entity": {"S": stored.entity},
+                "doc": {"S": stored.model_dump_json()},
+            },
+        )
+        return stored
+
+    def deliveries(self, entities: Collection[str] | None = None, limit: int = 100) -> list[Delivery]:
+        """Newest deliveries first."""
+        found = [
+            Delivery.model_validate_json(i["doc"]["S"])
+            for i in self._scan("delivery")
+            if entities is None or i["entity"]["S"] in entities
+        ]
+        return sorted(found, key=lambda d: d.id, reverse=True)[:limit]

@@ -1,0 +1,89 @@
+"""The trigger-store contract, held by both adapters: SQLite and DynamoDB (against moto)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from evaljobs.policies import Policy
+from evaljobs.records import utcnow
+from evaljobs.trigger_store import Delivery, SqliteTriggerStore, TriggerStore
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+@pytest.fixture(params=["sqlite", "dynamodb"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> TriggerStore:
+    if request.param == "sqlite":
+        return SqliteTriggerStore(tmp_path / "r.sqlite3")
+    import boto3
+
+    from evaljobs.registry_dynamodb import create_jobs_table
+    from evaljobs.trigger_store_dynamodb import DynamoTriggerStore
+
+    endpoint = request.getfixturevalue("aws_endpoint")
+    table = f"t-{uuid.uuid4().hex[:8]}"
+    create_jobs_table(boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1"), table)
+    return DynamoTriggerStore(table, endpoint_url=endpoint)
+
+
+def cron(name: str = "nightly", entity: str = "a") -> Policy:
+    return Policy(name=name, entity=entity, schedule="0 2 * * *", job={"model": {"api": {"model": "x/y"}}})
+
+
+def test_tokens_and_webhook_credentials(store: TriggerStore) -> None:
+    token = store.create_token("ci", ["a", "b"])
+    principal = store.principal(token)
+    assert (
+        principal is not None
+        and principal.entities == {"a", "b"}
+        and principal.can("a")
+        and not principal.can("c")
+    )
+    assert store.principal("ej_nope") is None
+    access, secret = store.create_webhook("a")
+    credential = store.webhook_credential(access)
+    assert credential is not None and (credential.entity, credential.secret) == ("a", secret)
+    assert store.webhook_credential(token) is None  # an API token is not a webhook token
+
+
+def test_policies_keep_their_mark_when_replaced(store: TriggerStore) -> None:
+    store.put_policy(cron(), now=T0)
+    store.put_policy(cron("other", entity="b"), now=T0)
+    assert [p.name for p in store.policies()] == ["nightly", "other"]
+    assert [p.name for p in store.policies(["b"])] == ["other"]
+    assert store.schedule_mark("nightly") == T0
+    store.put_policy(cron().model_copy(update={"enabled": False}), now=T0 + timedelta(days=9))
+    assert store.schedule_mark("nightly") == T0 and store.policy("nightly").enabled is False  # type: ignore[union-attr]
+    assert store.delete_policy("nightly") and not store.delete_policy("nightly")
+    assert store.policy("nightly") is None
+
+
+def test_one_scheduler_wins_a_tick(store: TriggerStore) -> None:
+    store.put_policy(cron(), now=T0)
+    tick = T0 + timedelta(hours=2)
+    assert store.advance_schedule("nightly", tick, T0)
+    assert not store.advance_schedule("nightly", tick, T0)  # the mark moved: the twin loses
+    assert store.schedule_mark("nightly") == tick
+    assert not store.advance_schedule("missing", tick, T0)
+
+
+def test_deliveries_are_numbered_newest_first_and_scoped(store: TriggerStore) -> None:
+    for entity in ("a", "b", "a"):
+        store.record_delivery(
+            Delivery(
+                id=0,
+                received_at=utcnow(),
+                source="webhook",
+                entity=entity,
+                payload={"e": entity},
+                outcome="unmatched",
+            )
+        )
+    everything = store.deliveries()
+    assert [d.id for d in everything] == [3, 2, 1]
+    assert [d.id for d in store.deliveries(["a"])] == [3, 1]
+    assert [d.id for d in store.deliveries(limit=1)] == [3]
