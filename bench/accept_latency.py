@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from evaljobs.trigger_store import SqliteTriggerStore
-from tests.support.live_server import free_port
+from tests.support.live_server import free_port, wait_until_up
 
 POLICIES = """
 policies:
@@ -146,16 +146,7 @@ def main() -> None:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                raise SystemExit("the server did not start")
-            time.sleep(0.2)
+        wait_until_up(f"{url}/health", server)
         lines = asyncio.run(run(url, token, hook, args.requests, args.concurrency))
     finally:
         server.terminate()

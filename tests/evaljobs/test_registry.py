@@ -1,6 +1,5 @@
 """The registry contract, held by both adapters: SQLite and DynamoDB (against a moto server)."""
 
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,14 +14,11 @@ from evaljobs.registry import JobRegistry, SqliteRegistry
 def registry(request: pytest.FixtureRequest, tmp_path: Path) -> JobRegistry:
     if request.param == "sqlite":
         return SqliteRegistry(tmp_path / "r.sqlite3")
-    import boto3
-
-    from evaljobs.registry_dynamodb import DynamoRegistry, create_jobs_table
+    from evaljobs.registry_dynamodb import DynamoRegistry
+    from tests.support.moto_server import new_table
 
     endpoint = request.getfixturevalue("aws_endpoint")
-    table = f"jobs-{uuid.uuid4().hex[:8]}"
-    create_jobs_table(boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1"), table)
-    return DynamoRegistry(table, endpoint_url=endpoint)
+    return DynamoRegistry(new_table(endpoint), endpoint_url=endpoint)
 
 
 def record(job_id: str = "job-1", project: str = "p") -> JobRecord:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,15 +18,11 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> TriggerStore:
     if request.param == "sqlite":
         return SqliteTriggerStore(tmp_path / "r.sqlite3")
-    import boto3
-
-    from evaljobs.registry_dynamodb import create_jobs_table
     from evaljobs.trigger_store_dynamodb import DynamoTriggerStore
+    from tests.support.moto_server import new_table
 
     endpoint = request.getfixturevalue("aws_endpoint")
-    table = f"t-{uuid.uuid4().hex[:8]}"
-    create_jobs_table(boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1"), table)
-    return DynamoTriggerStore(table, endpoint_url=endpoint)
+    return DynamoTriggerStore(new_table(endpoint), endpoint_url=endpoint)
 
 
 def cron(name: str = "nightly", entity: str = "a") -> Policy:

@@ -5,14 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-
-from tests.support.live_server import free_port
+from tests.support.live_server import free_port, wait_until_up
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -33,16 +30,21 @@ def moto_server() -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(url + "/moto-api/", timeout=2)
-                break
-            except httpx.TransportError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.2)
+        wait_until_up(url + "/moto-api/", server)
         yield url
     finally:
         server.terminate()
         server.wait(30)
+
+
+def new_table(endpoint: str) -> str:
+    """A fresh, empty jobs table on the moto server; returns its name."""
+    import uuid
+
+    import boto3
+
+    from evaljobs.registry_dynamodb import create_jobs_table
+
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    create_jobs_table(boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1"), name)
+    return name
