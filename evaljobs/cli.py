@@ -317,6 +317,37 @@ def leaderboard(
 
 
 @app.command()
+def compare(
+    baseline: Annotated[str, typer.Argument(help="Job A, the baseline")],
+    candidate: Annotated[str, typer.Argument(help="Job B, compared with A")],
+    threshold: Annotated[float, typer.Option(help="Smallest difference that counts as a change")] = 0.01,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
+) -> None:
+    """Per benchmark: B − A over shared samples (paired), its 95% interval, and a verdict."""
+    from evaljobs.compare import compare_jobs
+
+    registry = _registry()
+    try:
+        rows = compare_jobs(registry.get(baseline), registry.get(candidate), threshold)
+    except EvalJobError as exc:
+        raise _fail(exc) from exc
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        return
+    table = Table(title=f"{candidate} vs {baseline} (threshold {threshold})")
+    for col in ("benchmark", "metric", "n", "A", "B", "B − A", "95% CI", "verdict"):
+        table.add_column(col)
+    for r in rows:
+
+        def f(x: float | None) -> str:
+            return "-" if x is None else f"{x:.4f}"
+
+        ci = "-" if r.ci95_low is None else f"[{r.ci95_low:+.4f}, {r.ci95_high:+.4f}]"
+        table.add_row(r.benchmark, r.metric or "-", str(r.shared), f(r.a), f(r.b), f(r.diff), ci, r.verdict)
+    console.print(table)
+
+
+@app.command()
 def schema(check: Annotated[bool, typer.Option(help="Fail if a committed schema differs")] = False) -> None:
     """Regenerate schemas/ (job schema, OpenAPI document) from the pydantic models and the app."""
     from evaljobs.events import generate_event_schema
