@@ -336,7 +336,7 @@ def compare(
         return
     table = Table(title=f"{candidate} vs {baseline} (threshold {threshold})")
     for col in ("benchmark", "metric", "n", "A", "B", "B − A", "95% CI", "verdict"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col in ("95% CI", "verdict"))
     for r in rows:
 
         def f(x: float | None) -> str:
