@@ -61,8 +61,13 @@ class WorkerPool:
                 busy.add(job.id)  # a runner from before a restart, still working
             elif pid and job.id not in self._resumed:
                 orphans.append(job.id)  # its runner died: resume it (once per pool lifetime)
+        # a runner just started has not claimed its job yet: it is still queued, but not free
         queued = [
-            j.id for j in self.registry.jobs(status=JobStatus.QUEUED, limit=self.size, oldest_first=True)
+            j.id
+            for j in self.registry.jobs(
+                status=JobStatus.QUEUED, limit=self.size + len(busy), oldest_first=True
+            )
+            if j.id not in busy
         ]
         started = []
         for job_id in orphans + queued:
