@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     dataset_source: str = "hub"
     """`hub` (Hugging Face Hub, the default) or a local folder laid out like the Hub."""
 
+    weave: Literal["auto", "off"] = "auto"
+    """Log each benchmark as a Weave evaluation when a W&B key is set (`auto`), or never."""
+
     artifact_source: str = "wandb"
     """Where W&B artifact checkpoints come from: `wandb` (the W&B API) or a local folder laid out
     `entity/project/name/alias/` (offline stand-in)."""

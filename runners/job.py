@@ -200,6 +200,9 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
         status, error = JobStatus.CANCELLED, "cancelled"
     say(f"job {job_id} {status.value}" + (f": {error}" if error else ""))
     _record_wandb(registry, record, spec, results, folder, settings, say)
+    from runners.weave_sink import write_weave
+
+    registry.update_runtime(job_id, **write_weave(record, results, settings, say))
     if settings.eval_logs_bucket:
         _upload_logs(registry, job_id, folder, settings.eval_logs_bucket, say)
     registry.finish(job_id, status, results, error)

@@ -1,0 +1,39 @@
+"""Weave at its boundary: skipped (and recorded) without a key or a reachable server."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from evaljobs.records import BenchmarkResult, JobRecord
+from evaljobs.settings import get_settings
+from runners.weave_sink import write_weave
+
+RECORD = JobRecord(id="job-1", entity="e", project="p", model="m", spec={})
+RESULTS = [BenchmarkResult(benchmark="boolq", task="t", status="success")]
+
+
+def test_skipped_without_a_key(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    said: list[str] = []
+    assert write_weave(RECORD, RESULTS, get_settings(), said.append) == {
+        "weave": "skipped: no WANDB_API_KEY (Weave has no offline mode)"
+    }
+
+
+def test_skipped_when_switched_off(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    settings = get_settings().model_copy(update={"weave": "off"})
+    assert write_weave(RECORD, RESULTS, settings, lambda _: None) == {"weave": "skipped: EVALJOBS_WEAVE=off"}
+
+
+def test_an_unreachable_server_is_recorded_not_raised(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
+    said: list[str] = []
+    start = time.monotonic()
+    info = write_weave(RECORD, RESULTS, get_settings(), said.append)
+    assert info["weave"].startswith("skipped: ") and said and said[0].startswith("Weave skipped")
+    assert time.monotonic() - start < 120
