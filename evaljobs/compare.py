@@ -15,9 +15,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from evaljobs.leaderboard import Z95
-from evaljobs.records import BenchmarkResult, JobRecord
+from evaljobs.records import BenchmarkResult, JobRecord, JobStatus
+from evaljobs.registry import JobRegistry
 
-__all__ = ["BenchmarkComparison", "compare_jobs", "sample_values"]
+__all__ = ["BenchmarkComparison", "compare_jobs", "compare_with_baseline", "sample_values"]
 
 
 @dataclass(frozen=True)
@@ -117,3 +118,31 @@ def compare_jobs(a: JobRecord, b: JobRecord, threshold: float = 0.01) -> list[Be
     return [
         _compare(name, results_a[name], results_b[name], threshold) for name in results_a if name in results_b
     ]
+
+
+def compare_with_baseline(job: JobRecord, registry: JobRegistry) -> dict[str, Any] | None:
+    """The comparison a job asked for with `baseline`, as recorded with it; None when it asked for none."""
+    wanted = job.spec.get("baseline")
+    if not wanted:
+        return None
+    threshold = float(job.spec.get("regression_threshold", 0.01))
+    if wanted == "project":
+        earlier = [
+            j
+            for j in registry.jobs(
+                project=job.project, status=JobStatus.SUCCEEDED, entities=[job.entity], limit=50
+            )
+            if j.id != job.id and j.created_at < job.created_at
+        ]
+        if not earlier:
+            return {"baseline": None, "note": "no earlier succeeded job in the project", "regressed": None}
+        base = earlier[0]
+    else:
+        base = registry.get(wanted)
+    rows = compare_jobs(base, job, threshold)
+    return {
+        "baseline": base.id,
+        "threshold": threshold,
+        "benchmarks": [r.as_dict() for r in rows],
+        "regressed": any(r.verdict == "regression" for r in rows),
+    }

@@ -97,6 +97,10 @@ class CompletionEvent(_Event):
     trigger_ref: dict[str, str] = Field(default_factory=dict)
     """The event behind it, summarised: policy, artifact version, tick, re-run of."""
     benchmarks: list[BenchmarkOutcome]
+    baseline: str | None = None
+    """The job the results were compared with, when the job named a baseline."""
+    regressed: bool | None = None
+    """True when a benchmark regressed against the baseline; None without a comparison."""
     links: dict[str, str]
     """The job in the API and its leaderboard (paths relative to the API's base URL)."""
     timings: EventTimings
@@ -137,6 +141,8 @@ def completion_event(job: JobRecord) -> CompletionEvent:
             )
             for r in job.results
         ],
+        baseline=(job.runtime.get("comparison") or {}).get("baseline"),
+        regressed=(job.runtime.get("comparison") or {}).get("regressed"),
         links={"job": f"/jobs/{job.id}", "leaderboard": f"/leaderboards/{job.entity}/{job.project}"},
         timings=EventTimings(
             created_at=job.created_at,

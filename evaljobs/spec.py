@@ -174,6 +174,10 @@ class JobSpec(_Strict):
     """Default scoring mode; `auto` uses loglikelihood for checkpoints without a chat template."""
     fewshot_seed: int = 1234
     """Seed that draws few-shot examples (recorded with the job)."""
+    baseline: str | None = Field(default=None, pattern=r"^(job-[0-9a-f]{12}|project)$")
+    """Compare the results with this job (`job-…`), or with the project's latest succeeded job (`project`)."""
+    regression_threshold: float = Field(default=0.01, ge=0, le=1)
+    """Smallest paired difference that counts as a regression or improvement against the baseline."""
 
     @field_validator("benchmarks", mode="after")
     @classmethod

@@ -206,6 +206,8 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
     if settings.eval_logs_bucket:
         _upload_logs(registry, job_id, folder, settings.eval_logs_bucket, say)
     registry.finish(job_id, status, results, error)
+    if status is JobStatus.SUCCEEDED and spec.baseline:
+        _compare_with_baseline(registry, job_id, say)
     from evaljobs.event_sinks import emit_completion
 
     emit_completion(registry.get(job_id), settings, say)
@@ -233,6 +235,23 @@ def _record_wandb(
         say(f"W&B run {info['wandb_run_id']} ({mode}) in {info['wandb_dir']}")
     except Exception as exc:  # noqa: BLE001 - W&B being unreachable must not fail an evaluated job
         say(f"W&B logging failed, results are kept in the registry: {type(exc).__name__}: {exc}")
+
+
+def _compare_with_baseline(registry: JobRegistry, job_id: str, say: Callable[[str], None]) -> None:
+    from evaljobs.compare import compare_with_baseline
+
+    try:
+        comparison = compare_with_baseline(registry.get(job_id), registry)
+    except Exception as exc:  # noqa: BLE001 - a missing or unreadable baseline must not fail the job
+        comparison = {
+            "baseline": None,
+            "note": f"comparison failed: {type(exc).__name__}: {exc}",
+            "regressed": None,
+        }
+    if comparison is not None:
+        registry.update_runtime(job_id, comparison=comparison)
+        verdicts = ", ".join(f"{b['benchmark']}: {b['verdict']}" for b in comparison.get("benchmarks", []))
+        say(f"against baseline {comparison.get('baseline')}: {verdicts or comparison.get('note')}")
 
 
 def _upload_logs(

@@ -120,3 +120,37 @@ def test_cli_compare(logs: dict[str, str], home: Path) -> None:
     assert "regression" in table.stdout
     missing = CliRunner().invoke(app, ["compare", "job-a", "job-404"])
     assert missing.exit_code == 1 and "no job" in missing.stderr
+
+
+def test_a_job_naming_a_baseline_carries_the_comparison_into_its_event(
+    logs: dict[str, str], home: Path
+) -> None:
+    import time
+
+    from evaljobs.compare import compare_with_baseline
+    from evaljobs.events import completion_event, validate_event
+    from evaljobs.registry import SqliteRegistry
+    from evaljobs.settings import get_settings
+
+    registry = SqliteRegistry(get_settings().db_path)
+
+    def finished(job_id: str, log: str, spec: dict[str, object]) -> JobRecord:
+        record = job(job_id, log).model_copy(update={"spec": spec})
+        registry.create(record.model_copy(update={"status": JobStatus.QUEUED, "results": []}))
+        registry.transition(job_id, JobStatus.RUNNING)
+        registry.finish(job_id, JobStatus.SUCCEEDED, record.results, None)
+        time.sleep(0.01)
+        return registry.get(job_id)
+
+    finished("job-aaaaaaaaaaaa", logs["baseline"], {})
+    latest = finished("job-bbbbbbbbbbbb", logs["rerun"], {"baseline": "project"})
+    candidate = finished("job-cccccccccccc", logs["worse"], {"baseline": "project"})
+    same = compare_with_baseline(latest, registry)
+    assert same is not None and same["baseline"] == "job-aaaaaaaaaaaa" and same["regressed"] is False
+    worse = compare_with_baseline(candidate, registry)
+    assert worse is not None and worse["baseline"] == "job-bbbbbbbbbbbb" and worse["regressed"] is True
+    assert compare_with_baseline(registry.get("job-aaaaaaaaaaaa"), registry) is None
+    registry.update_runtime(candidate.id, comparison=worse)
+    event = completion_event(registry.get(candidate.id)).model_dump(mode="json")
+    validate_event(event)
+    assert (event["baseline"], event["regressed"]) == ("job-bbbbbbbbbbbb", True)
