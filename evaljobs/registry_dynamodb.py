@@ -14,6 +14,7 @@ step when a deployment outgrows that).
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -131,16 +132,21 @@ class DynamoRegistry:
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
-        try:
-            self.client.transact_write_items(TransactItems=[key, new])
-        except self.client.exceptions.TransactionCanceledException:
-            existing = self.client.get_item(
-                TableName=self.table, Key={"pk": {"S": f"key#{idempotency_key}"}}, ConsistentRead=True
-            )
-            if "Item" not in existing:
-                raise
-            return self.get(existing["Item"]["job_id"]["S"])
-        return record
+        for attempt in range(_RETRIES):
+            try:
+                self.client.transact_write_items(TransactItems=[key, new])
+                return record
+            except self.client.exceptions.TransactionCanceledException as exc:
+                codes = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                if codes and codes[0] == "ConditionalCheckFailed":  # the key is taken: that job is the one
+                    existing = self.client.get_item(
+                        TableName=self.table, Key={"pk": {"S": f"key#{idempotency_key}"}}, ConsistentRead=True
+                    )
+                    if "Item" in existing:
+                        return self.get(existing["Item"]["job_id"]["S"])
+                # a concurrent transaction on the same key (TransactionConflict): try again shortly
+                time.sleep(0.02 * (attempt + 1))
+        raise RuntimeError(f"idempotency key {idempotency_key!r}: too many concurrent writers")
 
     def get(self, job_id: str) -> JobRecord:
         """The job with that id, or JobNotFoundError."""
