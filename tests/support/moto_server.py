@@ -7,7 +7,6 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from tests.support.live_server import free_port, wait_until_up
 
@@ -18,12 +17,24 @@ FAKE_CREDENTIALS = {
 }
 
 
+# moto's own `moto_server` answers requests on threads without locking its backends, so two
+# concurrent conditional writes can both pass (DynamoDB guarantees they cannot). One request
+# at a time makes its conditional writes atomic, which is the behaviour the tests rely on.
+_SERIAL_SERVER = """
+import sys
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+run_simple("127.0.0.1", int(sys.argv[1]), DomainDispatcherApplication(create_backend_app),
+           threaded=False, request_handler=MotoRequestHandler)
+"""
+
+
 @contextmanager
 def moto_server() -> Iterator[str]:
     """Start `moto_server` on a free port; yields its endpoint URL."""
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-p", str(port)],
+        [sys.executable, "-c", _SERIAL_SERVER, str(port)],
         env={**os.environ, **FAKE_CREDENTIALS},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
