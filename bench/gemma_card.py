@@ -68,6 +68,7 @@ def main() -> None:
         raise SystemExit(f"job {job.id} {status.value}: {job.error}")
     limit = f" --limit {args.limit}" if args.limit else ""
     limit += f" --limit-hellaswag {args.limit_hellaswag}" if args.limit_hellaswag else ""
+    limit += f" --benchmarks {args.benchmarks}" if names != list(CARD) else ""
 
     print(f"\n`python -m bench.gemma_card{limit}` — job {job.id}, {minutes:.1f} min on this machine\n")
     print("| benchmark | shots | model card | evaljobs acc | evaljobs acc_norm (95% CI) | samples |")
