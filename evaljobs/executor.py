@@ -98,6 +98,24 @@ class ModalExecutor:
         call = runner.run.spawn(job_id)
         self.registry.update_runtime(job_id, modal_call_id=call.object_id)
 
+    def call_status(self, job_id: str) -> str:
+        """What Modal says of the job's call: `running`, the runner's final status, or `lost: why`.
+
+        The registry stays the source of truth (the runner writes it); this tells a call that
+        Modal killed (timeout, preemption, OOM) from one still working.
+        """
+        import modal
+
+        call_id = self.registry.get(job_id).runtime.get("modal_call_id")
+        if not call_id:
+            return "not spawned"
+        try:
+            return str(modal.FunctionCall.from_id(str(call_id)).get(timeout=0))
+        except TimeoutError:
+            return "running"
+        except Exception as exc:  # noqa: BLE001 - Modal's failure kinds vary; all mean the call ended badly
+            return f"lost: {type(exc).__name__}: {exc}"
+
 
 def get_executor(settings: Settings, registry: JobRegistry, name: str | None = None) -> Executor:
     """The executor the settings (or `name`) choose."""
