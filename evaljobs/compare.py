@@ -18,7 +18,7 @@ from evaljobs.leaderboard import Z95
 from evaljobs.records import BenchmarkResult, JobRecord, JobStatus
 from evaljobs.registry import JobRegistry
 
-__all__ = ["BenchmarkComparison", "compare_jobs", "compare_with_baseline", "sample_values"]
+__all__ = ["BenchmarkComparison", "compare_jobs", "compare_with_baseline", "sample_value", "sample_values"]
 
 
 @dataclass(frozen=True)
@@ -57,23 +57,30 @@ def _number(value: Any, key: str) -> float | None:
     return None
 
 
+def sample_value(sample: Any, primary_metric: str) -> float | None:
+    """One eval-log sample's value of the primary metric (`scorer/metric`), if it has one."""
+    scorer = primary_metric.split("/", 1)[0]
+    scores = sample.scores or {}
+    # a scorer of that name, or (log-likelihood) one scorer whose dict value holds the metric
+    candidates = [scores[scorer].value] if scorer in scores else [s.value for s in scores.values()]
+    for candidate in candidates:
+        value = _number(candidate, scorer)
+        if value is not None:
+            return value
+    return None
+
+
 def sample_values(result: BenchmarkResult) -> dict[tuple[str, int], float]:
     """(sample id, epoch) → the primary metric's per-sample value, from the eval log."""
     from inspect_ai.log import read_eval_log_samples
 
     if not result.log_path or not result.primary_metric:
         return {}
-    scorer = result.primary_metric.split("/", 1)[0]
     values: dict[tuple[str, int], float] = {}
     for sample in read_eval_log_samples(result.log_path, all_samples_required=False):
-        scores = sample.scores or {}
-        # a scorer of that name, or (log-likelihood) one scorer whose dict value holds the metric
-        candidates = [scores[scorer].value] if scorer in scores else [s.value for s in scores.values()]
-        for candidate in candidates:
-            value = _number(candidate, scorer)
-            if value is not None:
-                values[(str(sample.id), sample.epoch)] = value
-                break
+        value = sample_value(sample, result.primary_metric)
+        if value is not None:
+            values[(str(sample.id), sample.epoch)] = value
     return values
 
 

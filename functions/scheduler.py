@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import datetime
 
 from evaljobs.errors import EvalJobError
 from evaljobs.policies import latest_tick, missed_ticks
@@ -102,11 +101,3 @@ class Scheduler:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=10)
-
-
-def next_fire(schedule: str, now: datetime) -> datetime:
-    """The next time `schedule` fires after `now` (for listings)."""
-    from croniter import croniter
-
-    fire: datetime = croniter(schedule, now).get_next(datetime)
-    return fire

@@ -34,7 +34,7 @@ def write_weave(
     try:
         import weave
 
-        from evaljobs.compare import sample_values
+        from evaljobs.compare import sample_value
 
         project = f"{record.entity}/{record.project}"
         weave.init(project)
@@ -45,7 +45,6 @@ def write_weave(
                 dataset=result.benchmark,
                 eval_attributes={"job_id": record.id, "scoring": result.scoring},
             )
-            values = sample_values(result)
             for sample in _samples(result):
                 prediction = logger.log_prediction(
                     inputs={
@@ -54,7 +53,7 @@ def write_weave(
                     },
                     output=sample.output.completion if sample.output else None,
                 )
-                value = values.get((str(sample.id), sample.epoch))
+                value = sample_value(sample, result.primary_metric) if result.primary_metric else None
                 if value is not None:
                     prediction.log_score(scorer=result.primary_metric or "score", score=value)
                 prediction.finish()
