@@ -234,7 +234,6 @@ class SqliteRegistry:
         with self._tx() as db:
             record = self._row(db, job_id)
             versions = runtime.pop("versions", None)
-
             record.runtime.update(runtime)
             if versions:
                 record.versions.update(versions)

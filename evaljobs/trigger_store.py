@@ -222,19 +222,21 @@ class SqliteTriggerStore:
     def record_delivery(self, delivery: Delivery) -> Delivery:
         """Append a delivery; returns it with its sequence number."""
         with self._tx() as db:
-            cursor = db.execute("INSERT INTO deliveries (entity, doc) VALUES (?, ?)", (delivery.entity, "{}"))
-            stored = delivery.model_copy(update={"id": cursor.lastrowid})
-            db.execute("UPDATE deliveries SET doc = ? WHERE id = ?", (stored.model_dump_json(), stored.id))
-        return stored
+            cursor = db.execute(
+                "INSERT INTO deliveries (entity, doc) VALUES (?, ?)",
+                (delivery.entity, delivery.model_dump_json()),
+            )
+        return delivery.model_copy(update={"id": cursor.lastrowid})
 
     def deliveries(self, entities: Collection[str] | None = None, limit: int = 100) -> list[Delivery]:
         """Newest deliveries first."""
         where = "" if entities is None else f"WHERE entity IN ({','.join('?' * len(entities))})"
         with connect(self.path) as db:
             rows = db.execute(
-                f"SELECT doc FROM deliveries {where} ORDER BY id DESC LIMIT ?", (*(entities or ()), limit)
+                f"SELECT id, doc FROM deliveries {where} ORDER BY id DESC LIMIT ?", (*(entities or ()), limit)
             ).fetchall()
-        return [Delivery.model_validate_json(r[0]) for r in rows]
+        # the row id is the sequence number; the doc was written before it existed
+        return [Delivery.model_validate_json(doc).model_copy(update={"id": row_id}) for row_id, doc in rows]
 
 
 def open_trigger_store(settings: Settings | None = None) -> TriggerStore:
