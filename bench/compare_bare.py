@@ -20,8 +20,8 @@ from bench.bare_inspect import KEY_ENV, differences, run_bare, run_evaljobs
 from evaljobs.datasets_source import activate, parse_source
 from evaljobs.embedded_model import EMBEDDED_MODEL_NAME, prepare_embedded_model
 from evaljobs.settings import Settings
-from runners.checkpoint import DEFAULT_CHAT_TEMPLATE
-from runners.vllm_server import ServerOptions, serve
+from runners.serving import embedded_server_options
+from runners.vllm_server import serve
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -39,13 +39,7 @@ def main() -> None:
     settings = Settings(home=work / "home", wandb_mode="offline", executor="inline")
     activate(parse_source(settings.dataset_source))
     model = prepare_embedded_model(REPO / ".evaljobs" / "models" / EMBEDDED_MODEL_NAME)
-    options = ServerOptions(
-        model_path=model,
-        served_name="gemma-3-270m",
-        max_model_len=1024,
-        dtype="bfloat16",
-        chat_template=DEFAULT_CHAT_TEMPLATE,
-    )
+    options = embedded_server_options(model)
     bare_s, ours_s, diffs = [], [], []
     with serve(options, log=lambda _: None, timeout_s=900) as server:
         os.environ[KEY_ENV] = server.api_key

@@ -9,11 +9,22 @@ from pathlib import Path
 from evaljobs.registry import JobRegistry
 from evaljobs.settings import Settings
 from evaljobs.spec import CheckpointModel
-from runners.checkpoint import Preflight, preflight, resolve_checkpoint
+from runners.checkpoint import DEFAULT_CHAT_TEMPLATE, Preflight, preflight, resolve_checkpoint
 from runners.gpu_plan import plan_gpus
 from runners.vllm_server import ServerInfo, ServerOptions, serve
 
-__all__ = ["served_checkpoint"]
+__all__ = ["embedded_server_options", "served_checkpoint"]
+
+
+def embedded_server_options(model_path: Path, max_model_len: int = 1024) -> ServerOptions:
+    """How the tests and the benchmarks serve the embedded Gemma 3 270M (a base model: default template)."""
+    return ServerOptions(
+        model_path=model_path,
+        served_name="gemma-3-270m",
+        max_model_len=max_model_len,
+        dtype="bfloat16",
+        chat_template=DEFAULT_CHAT_TEMPLATE,
+    )
 
 
 def served_name(model: CheckpointModel, path: Path) -> str:

@@ -71,17 +71,10 @@ def write_checkpoint(
 @pytest.fixture(scope="session")
 def server(embedded_model: Path) -> Iterator[object]:
     """One real vLLM CPU server with the embedded model, shared by the tests that need it."""
-    from runners.checkpoint import DEFAULT_CHAT_TEMPLATE
-    from runners.vllm_server import ServerOptions, serve
+    from runners.serving import embedded_server_options
+    from runners.vllm_server import serve
 
-    options = ServerOptions(
-        model_path=embedded_model,
-        served_name="gemma-3-270m",
-        max_model_len=1024,
-        dtype="bfloat16",
-        chat_template=DEFAULT_CHAT_TEMPLATE,
-    )
-    with serve(options, log=lambda _: None, timeout_s=900) as info:
+    with serve(embedded_server_options(embedded_model), log=lambda _: None, timeout_s=900) as info:
         yield info
 
 
