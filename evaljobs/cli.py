@@ -63,7 +63,8 @@ def _submit(path: Path, inline: bool) -> JobRecord:
 
 def _results_table(job: JobRecord) -> Table:
     table = Table(title=f"{job.id} · {job.model} · {job.status.value}")
-    for col in ("benchmark", "metric", "value", "± stderr", "samples", "tokens in/out", "time"):
+    columns = ("benchmark", "metric", "value", "± stderr", "samples", "tokens in/out", "time", "cost $")
+    for col in columns:
         table.add_column(col, justify="right" if col not in ("benchmark", "metric") else "left")
     for r in job.results:
         p = r.primary()
@@ -75,6 +76,14 @@ def _results_table(job: JobRecord) -> Table:
             f"{r.samples_completed}/{r.samples_total}",
             f"{r.input_tokens}/{r.output_tokens}",
             f"{r.wall_time_s:.0f}s" if r.wall_time_s is not None else "-",
+            f"{r.cost_usd:.4f}" if r.cost_usd is not None else "-",
+        )
+    if acc := job.accounting:
+        server = f", model server {acc.model_server_s:.0f}s" if acc.model_server_s is not None else ""
+        cost = f"${acc.cost_usd:.4f}" if acc.cost_usd is not None else "unknown"
+        table.caption = (
+            f"job: {acc.input_tokens}/{acc.output_tokens} tokens, {acc.wall_time_s or 0:.0f}s{server}; "
+            f"estimated cost {cost} ({acc.rates.basis})"
         )
     return table
 

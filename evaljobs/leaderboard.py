@@ -41,6 +41,11 @@ class LeaderboardRow(BaseModel):
     status: str
     trigger: str
     finished_at: datetime | None
+    input_tokens: int
+    output_tokens: int
+    wall_time_s: float | None
+    model_server_s: float | None
+    cost_usd: float | None
     metrics: dict[str, float]
 
 
@@ -73,6 +78,11 @@ def _rows_of(job: JobRecord) -> list[LeaderboardRow]:
                 status=result.status,
                 trigger=job.trigger.kind,
                 finished_at=job.finished_at,
+                input_tokens=result.input_tokens,
+                output_tokens=result.output_tokens,
+                wall_time_s=result.wall_time_s,
+                model_server_s=result.model_server_s,
+                cost_usd=result.cost_usd,
                 metrics={m.name: m.value for m in result.metrics},
             )
         )

@@ -8,7 +8,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["BenchmarkResult", "JobRecord", "JobStatus", "MetricValue", "Trigger", "utcnow"]
+__all__ = [
+    "Accounting",
+    "BenchmarkResult",
+    "JobRecord",
+    "JobStatus",
+    "MetricValue",
+    "Rates",
+    "Trigger",
+    "utcnow",
+]
 
 
 def utcnow() -> datetime:
@@ -85,6 +94,10 @@ class BenchmarkResult(BaseModel):
     """Completion tokens used."""
     wall_time_s: float | None = None
     """Seconds from the benchmark's start to its end."""
+    model_server_s: float | None = None
+    """Its share of the model server's time (by tokens; benchmarks share one server)."""
+    cost_usd: float | None = None
+    """Estimated cost of its share (see `JobRecord.accounting.rates`); None when unknown."""
     log_path: str | None = None
     """The inspect-ai eval log."""
     error: str | None = None
@@ -96,6 +109,35 @@ class BenchmarkResult(BaseModel):
             if metric.name == self.primary_metric:
                 return metric
         return self.metrics[0] if self.metrics else None
+
+
+class Rates(BaseModel):
+    """The prices a cost estimate used (USD)."""
+
+    server_hour_usd: float | None = None
+    """One hour of the model server (all its GPUs), for a served checkpoint."""
+    input_per_mtok_usd: float | None = None
+    """A million prompt tokens, for a hosted API."""
+    output_per_mtok_usd: float | None = None
+    """A million completion tokens, for a hosted API."""
+    basis: str
+    """Where the prices came from, for a person."""
+
+
+class Accounting(BaseModel):
+    """A job's totals (its benchmarks carry their own shares)."""
+
+    input_tokens: int
+    output_tokens: int
+    wall_time_s: float | None
+    """Runner start to end of evaluation."""
+    model_server_s: float | None
+    """vLLM start to stop, loading included (none for a hosted API)."""
+    model_server_startup_s: float | None
+    """Of which loading the model until the server answered."""
+    cost_usd: float | None
+    """Estimated; None when the prices are unknown."""
+    rates: Rates
 
 
 class JobRecord(BaseModel):
@@ -131,3 +173,5 @@ class JobRecord(BaseModel):
     """Runner facts: pid, job dir, W&B run dir, server args."""
     results: list[BenchmarkResult] = Field(default_factory=list)
     """Per-benchmark results, written once when the job ends."""
+    accounting: Accounting | None = None
+    """Tokens, times and estimated cost of the whole job, written with the results."""

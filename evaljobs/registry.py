@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from evaljobs.errors import JobNotFoundError
 from evaljobs.records import (
     ALLOWED_TRANSITIONS,
+    Accounting,
     BenchmarkResult,
     JobRecord,
     JobStatus,
@@ -47,7 +48,12 @@ class JobRegistry(Protocol):
     ) -> list[JobRecord]: ...
     def transition(self, job_id: str, to: JobStatus, **fields: Any) -> bool: ...
     def finish(
-        self, job_id: str, status: JobStatus, results: list[BenchmarkResult], error: str | None
+        self,
+        job_id: str,
+        status: JobStatus,
+        results: list[BenchmarkResult],
+        error: str | None,
+        accounting: Accounting | None = None,
     ) -> bool: ...
     def update_runtime(self, job_id: str, **runtime: Any) -> None: ...
     def request_cancel(self, job_id: str) -> None: ...
@@ -212,7 +218,12 @@ class SqliteRegistry:
             return self._update(db, record, current)
 
     def finish(
-        self, job_id: str, status: JobStatus, results: list[BenchmarkResult], error: str | None
+        self,
+        job_id: str,
+        status: JobStatus,
+        results: list[BenchmarkResult],
+        error: str | None,
+        accounting: Accounting | None = None,
     ) -> bool:
         """Write the results and the final status together, or nothing."""
         with self._tx() as db:
@@ -226,7 +237,9 @@ class SqliteRegistry:
                     "INSERT INTO results (job_id, benchmark, doc) VALUES (?,?,?)",
                     (job_id, result.benchmark, result.model_dump_json()),
                 )
-            record = record.model_copy(update={"status": status, "error": error, "finished_at": utcnow()})
+            record = record.model_copy(
+                update={"status": status, "error": error, "finished_at": utcnow(), "accounting": accounting}
+            )
             return self._update(db, record, current)
 
     def update_runtime(self, job_id: str, **runtime: Any) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from evaljobs.errors import JobNotFoundError
-from evaljobs.records import ALLOWED_TRANSITIONS, BenchmarkResult, JobRecord, JobStatus, utcnow
+from evaljobs.records import ALLOWED_TRANSITIONS, Accounting, BenchmarkResult, JobRecord, JobStatus, utcnow
 
 __all__ = ["DynamoRegistry", "create_jobs_table"]
 
@@ -204,7 +204,12 @@ class DynamoRegistry:
         return self._mutate(job_id, change)
 
     def finish(
-        self, job_id: str, status: JobStatus, results: list[BenchmarkResult], error: str | None
+        self,
+        job_id: str,
+        status: JobStatus,
+        results: list[BenchmarkResult],
+        error: str | None,
+        accounting: Accounting | None = None,
     ) -> bool:
         """Write the results and the final status together, or nothing."""
 
@@ -214,7 +219,7 @@ class DynamoRegistry:
             if status not in ALLOWED_TRANSITIONS[record.status]:
                 return None
             return record.model_copy(
-                update={"status": status, "error": error, "finished_at": utcnow()}
+                update={"status": status, "error": error, "finished_at": utcnow(), "accounting": accounting}
             ), results
 
         return self._mutate(job_id, change)

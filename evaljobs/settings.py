@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     gpu_memory_cap_gb: float = 86.0
     """Weights plus KV cache above this are rejected before a server starts."""
 
+    gpu_hour_usd: float = Field(default=3.95, ge=0)
+    """Price of one GPU-hour for cost estimates (Modal's H100 list price; set your own)."""
+
+    server_hour_usd: float | None = Field(default=None, ge=0)
+    """Price of one model-server hour; overrides gpu_count × gpu_hour_usd (0 on CPU)."""
+
     secrets_file: Path | None = None
     """Optional dotenv-style file that `secret://NAME` references resolve against."""
 

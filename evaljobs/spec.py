@@ -68,6 +68,15 @@ class CheckpointModelRef(_Strict):
     checkpoint: CheckpointModel
 
 
+class ApiPricing(_Strict):
+    """What the provider charges, for the job's cost estimate (USD per million tokens)."""
+
+    input_per_mtok_usd: float = Field(ge=0)
+    """A million prompt tokens."""
+    output_per_mtok_usd: float = Field(ge=0)
+    """A million completion tokens."""
+
+
 class ApiModel(_Strict):
     """An OpenAI-compatible hosted model, in inspect-ai provider form."""
 
@@ -77,6 +86,8 @@ class ApiModel(_Strict):
     """API base URL; providers know their own when absent."""
     api_key: SecretRef | None = None
     """The API key, by reference."""
+    pricing: ApiPricing | None = None
+    """Prices for the cost estimate; without them the cost is reported as unknown."""
 
 
 class ApiModelRef(_Strict):

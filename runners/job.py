@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from typing import Any
 from evaljobs.datasets_source import activate, mirror_revision, parse_source
 from evaljobs.errors import EvalJobError, EvaluationError
 from evaljobs.executor import runner_alive
-from evaljobs.records import BenchmarkResult, JobRecord, JobStatus
+from evaljobs.records import Accounting, BenchmarkResult, JobRecord, JobStatus
 from evaljobs.registry import JobRegistry, open_registry
 from evaljobs.secrets import redact, resolve
 from evaljobs.settings import Settings, get_settings
@@ -168,6 +169,7 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
         say(f"resuming job {job_id}: its runner (pid {record.runtime.get('pid')}) is gone")
     status, error = JobStatus.FAILED, None
     results: list[BenchmarkResult] = []
+    started = time.monotonic()
     try:
         with _cancel_on_sigterm():
             secrets = _resolve_secrets(spec, settings)
@@ -199,13 +201,14 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
     if status is JobStatus.FAILED and registry.cancel_requested(job_id):
         status, error = JobStatus.CANCELLED, "cancelled"
     say(f"job {job_id} {status.value}" + (f": {error}" if error else ""))
-    _record_wandb(registry, record, spec, results, folder, settings, say)
+    results, accounting = _account(registry, job_id, spec, results, settings, time.monotonic() - started)
+    _record_wandb(registry, record, spec, results, accounting, folder, settings, say)
     from runners.weave_sink import write_weave
 
     registry.update_runtime(job_id, **write_weave(record, results, settings, say))
     if settings.eval_logs_bucket:
         _upload_logs(registry, job_id, folder, settings.eval_logs_bucket, say)
-    registry.finish(job_id, status, results, error)
+    registry.finish(job_id, status, results, error, accounting)
     if status is JobStatus.SUCCEEDED and spec.baseline:
         _compare_with_baseline(registry, job_id, say)
     from evaljobs.event_sinks import emit_completion
@@ -215,11 +218,33 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
     return status
 
 
+def _account(
+    registry: JobRegistry,
+    job_id: str,
+    spec: JobSpec,
+    results: list[BenchmarkResult],
+    settings: Settings,
+    wall_time_s: float,
+) -> tuple[list[BenchmarkResult], Accounting]:
+    """The benchmarks with their shares of server time and cost, and the job's totals."""
+    from evaljobs.accounting import account, rates_for
+
+    server = registry.get(job_id).runtime.get("model_server") or {}
+    return account(
+        results,
+        rates_for(spec, settings),
+        wall_time_s=wall_time_s,
+        model_server_s=server.get("up_s") if spec.checkpoint else None,
+        model_server_startup_s=server.get("startup_s") if spec.checkpoint else None,
+    )
+
+
 def _record_wandb(
     registry: JobRegistry,
     record: JobRecord,
     spec: JobSpec,
     results: list[BenchmarkResult],
+    accounting: Accounting,
     folder: Path,
     settings: Settings,
     say: Callable[[str], None],
@@ -230,7 +255,7 @@ def _record_wandb(
     if mode == "disabled":
         return
     try:
-        info = write_wandb_run(record, spec, results, folder, mode)
+        info = write_wandb_run(record, spec, results, folder, mode, accounting)
         registry.update_runtime(record.id, **info)
         say(f"W&B run {info['wandb_run_id']} ({mode}) in {info['wandb_dir']}")
     except Exception as exc:  # noqa: BLE001 - W&B being unreachable must not fail an evaluated job

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -71,6 +72,18 @@ def served_checkpoint(
         tensor_parallel=plan.tensor_parallel,
         data_parallel=plan.data_parallel,
     )
-    with serve(options, log=say, timeout_s=settings.vllm_start_timeout_s) as server:
-        registry.update_runtime(job_id, server_command=server.command)
-        yield server, checked
+    started = time.monotonic()
+    ready: float | None = None
+    try:
+        with serve(options, log=say, timeout_s=settings.vllm_start_timeout_s) as server:
+            ready = time.monotonic()
+            registry.update_runtime(job_id, server_command=server.command)
+            yield server, checked
+    finally:  # what the server cost, however the block ended
+        registry.update_runtime(
+            job_id,
+            model_server={
+                "up_s": time.monotonic() - started,
+                "startup_s": None if ready is None else ready - started,
+            },
+        )

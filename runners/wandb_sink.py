@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from evaljobs.records import BenchmarkResult, JobRecord
+from evaljobs.records import Accounting, BenchmarkResult, JobRecord
 from evaljobs.spec import JobSpec
 from evaljobs.wandb_config import to_wandb_config
 
@@ -30,8 +30,9 @@ def wandb_mode(setting: str) -> str:
     return "online" if os.environ.get("WANDB_API_KEY") else "offline"
 
 
-def summary_of(results: list[BenchmarkResult]) -> dict[str, Any]:
-    """Flat W&B summary: `<benchmark>/<scorer>/<metric>` and `…/stderr`, plus counts and tokens."""
+def summary_of(results: list[BenchmarkResult], accounting: Accounting | None = None) -> dict[str, Any]:
+    """Flat W&B summary: `<benchmark>/<scorer>/<metric>` and `…/stderr`, counts, tokens, times
+    and cost per benchmark, and the job's totals under `job/`."""
     summary: dict[str, Any] = {}
     for result in results:
         for metric in result.metrics:
@@ -41,8 +42,14 @@ def summary_of(results: list[BenchmarkResult]) -> dict[str, Any]:
         summary[f"{result.benchmark}/samples"] = result.samples_completed
         summary[f"{result.benchmark}/input_tokens"] = result.input_tokens
         summary[f"{result.benchmark}/output_tokens"] = result.output_tokens
-        if result.wall_time_s is not None:
-            summary[f"{result.benchmark}/wall_time_s"] = result.wall_time_s
+        for key in ("wall_time_s", "model_server_s", "cost_usd"):
+            if (value := getattr(result, key)) is not None:
+                summary[f"{result.benchmark}/{key}"] = value
+    if accounting is not None:
+        for key, value in accounting.model_dump(exclude={"rates"}).items():
+            if value is not None:
+                summary[f"job/{key}"] = value
+        summary["job/cost_basis"] = accounting.rates.basis
     return summary
 
 
@@ -52,6 +59,7 @@ def write_wandb_run(
     results: list[BenchmarkResult],
     job_dir: Path,
     mode: str,
+    accounting: Accounting | None = None,
 ) -> dict[str, str]:
     """Log the job as a W&B run; returns what the registry keeps (run id, dir, url)."""
     import wandb
@@ -80,7 +88,7 @@ def write_wandb_run(
         settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
     )
     try:
-        run.summary.update(summary_of(results))
+        run.summary.update(summary_of(results, accounting))
         for path in sorted(p for p in files.rglob("*") if p.is_file()):
             run.save(str(path), base_path=str(staging), policy="now")
         info = {"wandb_run_id": run.id, "wandb_dir": str(Path(run.dir).parent), "wandb_mode": mode}

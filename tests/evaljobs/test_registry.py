@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from evaljobs.errors import JobNotFoundError
-from evaljobs.records import BenchmarkResult, JobRecord, JobStatus, MetricValue, Trigger
+from evaljobs.records import Accounting, BenchmarkResult, JobRecord, JobStatus, MetricValue, Rates, Trigger
 from evaljobs.registry import JobRegistry, SqliteRegistry
 
 
@@ -86,14 +86,24 @@ def test_runtime_and_cancel_flag(registry: JobRegistry) -> None:
 def test_finish_is_atomic_on_both_adapters(registry: JobRegistry) -> None:
     registry.create(record())
     registry.transition("job-1", JobStatus.RUNNING)
-    result = BenchmarkResult(benchmark="boolq", task="t", status="success")
-    assert registry.finish("job-1", JobStatus.FAILED, [result], "boom")
+    result = BenchmarkResult(benchmark="boolq", task="t", status="success", cost_usd=0.5, model_server_s=60)
+    used = Accounting(
+        input_tokens=10,
+        output_tokens=2,
+        wall_time_s=90.0,
+        model_server_s=60.0,
+        model_server_startup_s=20.0,
+        cost_usd=0.5,
+        rates=Rates(server_hour_usd=30.0, basis="test"),
+    )
+    assert registry.finish("job-1", JobStatus.FAILED, [result], "boom", used)
     job = registry.get("job-1")
     assert (job.status, job.error, [r.benchmark for r in job.results]) == (
         JobStatus.FAILED,
         "boom",
         ["boolq"],
     )
+    assert job.accounting == used and job.results[0].cost_usd == 0.5
 
 
 def test_idempotency_key_makes_one_job_under_concurrency(registry: JobRegistry) -> None:

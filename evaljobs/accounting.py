@@ -1,0 +1,84 @@
+"""What a job used and roughly what it cost: tokens, wall time, model-server time, dollars.
+
+A checkpoint is served by one vLLM server for the whole job, and its benchmarks run against
+it concurrently, so the server's time cannot be split by the clock; each benchmark is
+charged a share of it in proportion to the tokens it processed (prompt + completion). The
+cost of a served checkpoint is server time × the server's hourly rate; the cost of a hosted
+API is tokens × the per-million-token prices the job states (prices change and differ by
+contract, so none are built in: without them the cost is unknown, not zero).
+"""
+
+from __future__ import annotations
+
+from evaljobs.records import Accounting, BenchmarkResult, Rates
+from evaljobs.settings import Settings
+from evaljobs.spec import JobSpec
+
+__all__ = ["account", "rates_for"]
+
+
+def rates_for(spec: JobSpec, settings: Settings) -> Rates:
+    """The job's prices: its API pricing, or the server's hourly rate from the settings."""
+    if spec.api is not None:
+        pricing = spec.api.pricing
+        if pricing is None:
+            return Rates(basis="no pricing in the job (model.api.pricing); cost unknown")
+        return Rates(
+            input_per_mtok_usd=pricing.input_per_mtok_usd,
+            output_per_mtok_usd=pricing.output_per_mtok_usd,
+            basis="model.api.pricing of the job",
+        )
+    if settings.server_hour_usd is not None:
+        return Rates(server_hour_usd=settings.server_hour_usd, basis="EVALJOBS_SERVER_HOUR_USD")
+    if settings.gpu_count == 0:
+        return Rates(server_hour_usd=0.0, basis="local CPU server (no GPU charge)")
+    return Rates(
+        server_hour_usd=settings.gpu_count * settings.gpu_hour_usd,
+        basis=f"{settings.gpu_count} GPU × EVALJOBS_GPU_HOUR_USD {settings.gpu_hour_usd}",
+    )
+
+
+def _api_cost(rates: Rates, input_tokens: int, output_tokens: int) -> float | None:
+    if rates.input_per_mtok_usd is None or rates.output_per_mtok_usd is None:
+        return None
+    return (input_tokens * rates.input_per_mtok_usd + output_tokens * rates.output_per_mtok_usd) / 1e6
+
+
+def account(
+    results: list[BenchmarkResult],
+    rates: Rates,
+    *,
+    wall_time_s: float | None,
+    model_server_s: float | None,
+    model_server_startup_s: float | None = None,
+) -> tuple[list[BenchmarkResult], Accounting]:
+    """Each benchmark with its share of server time and cost, and the job's totals."""
+    tokens = [r.input_tokens + r.output_tokens for r in results]
+    total_tokens = sum(tokens)
+    charged: list[BenchmarkResult] = []
+    for result, used in zip(results, tokens, strict=True):
+        if model_server_s is not None:
+            share = used / total_tokens if total_tokens else 1 / len(results)
+            share_s = model_server_s * share
+            server_s: float | None = share_s
+            cost = None if rates.server_hour_usd is None else share_s * rates.server_hour_usd / 3600
+        else:
+            server_s = None
+            cost = _api_cost(rates, result.input_tokens, result.output_tokens)
+        charged.append(result.model_copy(update={"model_server_s": server_s, "cost_usd": cost}))
+    input_tokens = sum(r.input_tokens for r in results)
+    output_tokens = sum(r.output_tokens for r in results)
+    if model_server_s is not None:
+        total_cost = None if rates.server_hour_usd is None else model_server_s * rates.server_hour_usd / 3600
+    else:
+        total_cost = _api_cost(rates, input_tokens, output_tokens)
+    totals = Accounting(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        wall_time_s=wall_time_s,
+        model_server_s=model_server_s,
+        model_server_startup_s=model_server_startup_s,
+        cost_usd=total_cost,
+        rates=rates,
+    )
+    return charged, totals
