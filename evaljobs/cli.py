@@ -216,17 +216,31 @@ def cancel(job_id: JobId) -> None:
 
 
 @app.command()
-def rerun(job_id: JobId, follow: bool = True) -> None:
-    """Run a job again with the same spec."""
+def rerun(
+    job_id: Annotated[str | None, typer.Argument(help="The job to run again")] = None,
+    last: Annotated[str | None, typer.Option(help="Instead: the last job of this project")] = None,
+    project: Annotated[str | None, typer.Option(help="Run it in this project (import its config)")] = None,
+    entity: Annotated[str | None, typer.Option(help="…for this entity")] = None,
+    follow: bool = True,
+) -> None:
+    """Run a job again with the same spec: in its project, or imported into another."""
     from evaljobs.executor import get_executor
     from functions.submit import submit_job
 
     settings = get_settings()
     registry = _registry()
     try:
+        if last:
+            newest = registry.jobs(project=last, limit=1)
+            if not newest:
+                raise EvalJobError(f"project {last!r} has no jobs to re-run")
+            job_id = newest[0].id
+        if not job_id:
+            raise EvalJobError("name a job, or --last PROJECT")
         old = registry.get(job_id)
+        overrides = {k: v for k, v in (("project", project), ("entity", entity)) if v}
         job = submit_job(
-            old.spec,
+            {**old.spec, **overrides},
             trigger=Trigger(kind="cli", detail={"rerun_of": job_id}),
             registry=registry,
             executor=get_executor(settings, registry),
@@ -327,16 +341,28 @@ def leaderboard(
 
 @app.command()
 def compare(
-    baseline: Annotated[str, typer.Argument(help="Job A, the baseline")],
-    candidate: Annotated[str, typer.Argument(help="Job B, compared with A")],
+    first: Annotated[str, typer.Argument(help="Job A, the baseline (alone: the job to compare)")],
+    second: Annotated[str | None, typer.Argument(help="Job B, compared with A")] = None,
     threshold: Annotated[float, typer.Option(help="Smallest difference that counts as a change")] = 0.01,
     as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table")] = False,
 ) -> None:
-    """Per benchmark: B − A over shared samples (paired), its 95% interval, and a verdict."""
-    from evaljobs.compare import compare_jobs
+    """Per benchmark: B − A over shared samples (paired), its 95% interval, and a verdict.
+
+    With one job, A is the project's baseline: its latest earlier succeeded job."""
+    from evaljobs.compare import compare_jobs, project_baseline
 
     registry = _registry()
     try:
+        if second is None:
+            job = registry.get(first)
+            base = project_baseline(job, registry)
+            if base is None:
+                raise EvalJobError(
+                    f"{first} has no project baseline (no earlier succeeded job in {job.project})"
+                )
+            baseline, candidate = base.id, first
+        else:
+            baseline, candidate = first, second
         rows = compare_jobs(registry.get(baseline), registry.get(candidate), threshold)
     except EvalJobError as exc:
         raise _fail(exc) from exc

@@ -18,7 +18,14 @@ from evaljobs.leaderboard import Z95
 from evaljobs.records import BenchmarkResult, JobRecord, JobStatus
 from evaljobs.registry import JobRegistry
 
-__all__ = ["BenchmarkComparison", "compare_jobs", "compare_with_baseline", "sample_value", "sample_values"]
+__all__ = [
+    "BenchmarkComparison",
+    "compare_jobs",
+    "compare_with_baseline",
+    "project_baseline",
+    "sample_value",
+    "sample_values",
+]
 
 
 @dataclass(frozen=True)
@@ -127,6 +134,18 @@ def compare_jobs(a: JobRecord, b: JobRecord, threshold: float = 0.01) -> list[Be
     ]
 
 
+def project_baseline(job: JobRecord, registry: JobRegistry) -> JobRecord | None:
+    """The project's baseline for a job: its project's latest succeeded job created before it."""
+    earlier = [
+        j
+        for j in registry.jobs(
+            project=job.project, status=JobStatus.SUCCEEDED, entities=[job.entity], limit=50
+        )
+        if j.id != job.id and j.created_at < job.created_at
+    ]
+    return earlier[0] if earlier else None
+
+
 def compare_with_baseline(job: JobRecord, registry: JobRegistry) -> dict[str, Any] | None:
     """The comparison a job asked for with `baseline`, as recorded with it; None when it asked for none."""
     wanted = job.spec.get("baseline")
@@ -134,16 +153,10 @@ def compare_with_baseline(job: JobRecord, registry: JobRegistry) -> dict[str, An
         return None
     threshold = float(job.spec.get("regression_threshold", 0.01))
     if wanted == "project":
-        earlier = [
-            j
-            for j in registry.jobs(
-                project=job.project, status=JobStatus.SUCCEEDED, entities=[job.entity], limit=50
-            )
-            if j.id != job.id and j.created_at < job.created_at
-        ]
-        if not earlier:
+        found = project_baseline(job, registry)
+        if found is None:
             return {"baseline": None, "note": "no earlier succeeded job in the project", "regressed": None}
-        base = earlier[0]
+        base = found
     else:
         base = registry.get(wanted)
     rows = compare_jobs(base, job, threshold)

@@ -24,6 +24,11 @@ def _secret(value: str | None) -> str | None:
     return value if value.startswith("secret://") else f"secret://{value}"
 
 
+def _secret_name(ref: str | None) -> str:
+    """W&B's form names a secret (`HF_TOKEN`); ours references it (`secret://HF_TOKEN`)."""
+    return (ref or "").removeprefix("secret://")
+
+
 def is_wandb_config(doc: dict[str, Any]) -> bool:
     """True for W&B's config form (it has `tasks`, never `benchmarks`)."""
     return "benchmarks" not in doc and bool(_WANDB_KEYS & doc.keys())
@@ -58,7 +63,7 @@ def from_wandb_config(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_wandb_config(spec: JobSpec) -> dict[str, Any]:
-    """W&B's config form of the job, with ours under `evaljobs` (secrets as references only)."""
+    """W&B's config form of the job (secrets by name), with ours under `evaljobs` (by reference)."""
     out: dict[str, Any] = {"tasks": [b.id for b in spec.benchmark_refs()], "limit": spec.limit or 0}
     if spec.checkpoint:
         out["artifact_path"] = spec.checkpoint.uri
@@ -66,12 +71,12 @@ def to_wandb_config(spec: JobSpec) -> dict[str, Any]:
         out["model"] = {
             "model_name": spec.api.model,
             "base_url": spec.api.base_url or "",
-            "api_key_var": spec.api.api_key or "",
+            "api_key_var": _secret_name(spec.api.api_key),
         }
     out["create_leaderboard"] = spec.leaderboard
     if spec.secrets.hf_token:
-        out["hf_token"] = spec.secrets.hf_token
+        out["hf_token"] = _secret_name(spec.secrets.hf_token)
     if spec.secrets.scorer_api_key:
-        out["scorer_api_key"] = spec.secrets.scorer_api_key
+        out["scorer_api_key"] = _secret_name(spec.secrets.scorer_api_key)
     out["evaljobs"] = spec.model_dump(mode="json", exclude_none=True)
     return out

@@ -120,6 +120,12 @@ def test_cli_compare(logs: dict[str, str], home: Path) -> None:
     assert "regression" in table.stdout
     missing = CliRunner().invoke(app, ["compare", "job-a", "job-404"])
     assert missing.exit_code == 1 and "no job" in missing.stderr
+    # one job: compared with its project's baseline (the latest earlier succeeded job)
+    against_project = CliRunner().invoke(app, ["compare", "job-b", "--json"])
+    assert against_project.exit_code == 0, against_project.output
+    assert json.loads(against_project.stdout)[0]["verdict"] == "regression"
+    first = CliRunner().invoke(app, ["compare", "job-a"])
+    assert first.exit_code == 1 and "no project baseline" in first.stderr
 
 
 def test_a_job_naming_a_baseline_carries_the_comparison_into_its_event(

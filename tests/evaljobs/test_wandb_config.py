@@ -45,3 +45,32 @@ def test_export_round_trips_losslessly() -> None:
     exported = to_wandb_config(spec)
     assert exported["tasks"] == ["boolq", "piqa"] and exported["artifact_path"] == "/m"
     assert JobSpec.model_validate(from_wandb_config(exported)) == spec
+
+
+def test_wandb_forms_round_trip_through_ours(home: Path) -> None:
+    """W&B's config → our job → W&B's config gives the same document, in both of W&B's forms."""
+    checkpoint = {
+        "tasks": ["arc_easy", "boolq", "piqa", "hellaswag"],
+        "limit": 50,
+        "artifact_path": "team/proj/gemma:v7",
+        "create_leaderboard": True,
+        "hf_token": "HF_TOKEN",
+        "scorer_api_key": "OPENAI_API_KEY",
+    }
+    hosted = {
+        "tasks": ["boolq"],
+        "limit": 0,
+        "model": {
+            "model_name": "openai/gpt-4o-mini",
+            "base_url": "https://api.openai.com/v1",
+            "api_key_var": "OPENAI_API_KEY",
+        },
+        "create_leaderboard": False,
+    }
+    env = {"HF_TOKEN": "x", "OPENAI_API_KEY": "sk"}
+    for doc in (checkpoint, hosted):
+        spec = validate_job(from_wandb_config(doc), env)
+        exported = to_wandb_config(spec)
+        assert {k: v for k, v in exported.items() if k != "evaljobs"} == doc
+        # and the export, ours included, reads back as the same job
+        assert validate_job(from_wandb_config(exported), env) == spec
