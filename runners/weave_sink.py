@@ -12,7 +12,7 @@ from typing import Any
 from evaljobs.records import BenchmarkResult, JobRecord
 from evaljobs.settings import Settings
 
-__all__ = ["write_weave"]
+__all__ = ["leaderboard_columns", "merge_columns", "write_weave"]
 
 
 def _samples(result: BenchmarkResult) -> list[Any]:
@@ -21,6 +21,57 @@ def _samples(result: BenchmarkResult) -> list[Any]:
     if not result.log_path:
         return []
     return list(read_eval_log_samples(result.log_path, all_samples_required=False))
+
+
+def leaderboard_columns(result: BenchmarkResult, evaluation_ref: str) -> list[dict[str, Any]]:
+    """A Weave leaderboard column per metric of a benchmark (its logged summary: `metric.value`)."""
+    return [
+        {
+            "evaluation_object_ref": evaluation_ref,
+            "scorer_name": metric.name,
+            "summary_metric_path": "value",
+        }
+        for metric in result.metrics
+    ]
+
+
+def merge_columns(existing: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The leaderboard extended: existing columns first, a column already there not added twice."""
+    seen = {(c["evaluation_object_ref"], c["scorer_name"], c["summary_metric_path"]) for c in existing}
+    merged = list(existing)
+    for column in new:
+        key = (column["evaluation_object_ref"], column["scorer_name"], column["summary_metric_path"])
+        if key not in seen:
+            seen.add(key)
+            merged.append(column)
+    return merged
+
+
+def _column_dict(column: Any) -> dict[str, Any]:
+    keys = ("evaluation_object_ref", "scorer_name", "summary_metric_path", "should_minimize")
+    if isinstance(column, dict):
+        return {k: column.get(k) for k in keys}
+    return {k: getattr(column, k, None) for k in keys}
+
+
+def _publish_leaderboard(project: str, columns: list[dict[str, Any]]) -> str:
+    """Create the project's Weave leaderboard, or extend it with these columns; returns its ref."""
+    import weave
+    from weave.trace.builtin_object_classes.leaderboard import Leaderboard, LeaderboardColumn
+
+    name = f"{project}-evaljobs"
+    try:
+        existing = [_column_dict(c) for c in weave.ref(f"{name}:latest").get().columns]
+    except Exception as exc:  # only "not published yet" starts a new one
+        if "not found" not in str(exc).lower() and "404" not in str(exc):
+            raise  # unreadable: publish nothing rather than replace its columns
+        existing = []
+    board = Leaderboard(
+        name=name,
+        description=f"evaljobs: every benchmark metric of every job in {project}",
+        columns=[LeaderboardColumn(**c) for c in merge_columns(existing, columns)],
+    )
+    return str(weave.publish(board, name=name).uri())
 
 
 def write_weave(
@@ -33,11 +84,14 @@ def write_weave(
         return {"weave": "skipped: no WANDB_API_KEY (Weave has no offline mode)"}
     try:
         import weave
+        from weave.trace.refs import ObjectRef
+        from weave.trace.weave_client import get_ref  # type: ignore[attr-defined]
 
         from evaljobs.compare import sample_value
 
         project = f"{record.entity}/{record.project}"
         weave.init(project)
+        columns: list[dict[str, Any]] = []
         for result in results:
             logger = weave.EvaluationLogger(
                 name=f"{record.id}-{result.benchmark}",
@@ -60,8 +114,13 @@ def write_weave(
             logger.log_summary(
                 {m.name: {"value": m.value, "stderr": m.stderr} for m in result.metrics}, auto_summarize=False
             )
-        say(f"Weave: {len(results)} evaluation(s) logged to {project}")
-        return {"weave": "logged", "weave_project": project}
+            # the logger's Evaluation object is what a leaderboard column points at (no public accessor)
+            ref = get_ref(logger._pseudo_evaluation)
+            if isinstance(ref, ObjectRef):
+                columns += leaderboard_columns(result, ref.uri())
+        board = _publish_leaderboard(record.project, columns)
+        say(f"Weave: {len(results)} evaluation(s) logged to {project}; leaderboard {board}")
+        return {"weave": "logged", "weave_project": project, "weave_leaderboard": board}
     except Exception as exc:  # noqa: BLE001 - Weave unreachable or refusing must not fail an evaluated job
         reason = f"skipped: {type(exc).__name__}: {exc}"[:500]
         say(f"Weave {reason}")

@@ -37,3 +37,26 @@ def test_an_unreachable_server_is_recorded_not_raised(home: Path, monkeypatch: p
     info = write_weave(RECORD, RESULTS, get_settings(), said.append)
     assert info["weave"].startswith("skipped: ") and said and said[0].startswith("Weave skipped")
     assert time.monotonic() - start < 120
+
+
+def test_leaderboard_gets_a_column_per_metric_and_is_extended_not_replaced() -> None:
+    from evaljobs.records import BenchmarkResult, MetricValue
+    from runners.weave_sink import leaderboard_columns, merge_columns
+
+    result = BenchmarkResult(
+        benchmark="arc_easy",
+        task="arc_easy",
+        status="success",
+        metrics=[
+            MetricValue(name="acc/accuracy", value=0.5),
+            MetricValue(name="acc_norm/accuracy", value=0.6),
+        ],
+    )
+    first = leaderboard_columns(result, "weave:///e/p/object/Evaluation:aaa")
+    assert [(c["scorer_name"], c["summary_metric_path"]) for c in first] == [
+        ("acc/accuracy", "value"),
+        ("acc_norm/accuracy", "value"),
+    ]
+    second = leaderboard_columns(result, "weave:///e/p/object/Evaluation:bbb")
+    merged = merge_columns(first, second + first)  # a job logged twice adds nothing twice
+    assert merged == first + second
