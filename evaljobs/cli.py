@@ -429,6 +429,7 @@ def serve(
         )
     except EvalJobError as exc:
         raise _fail(exc) from exc
+    console.print(f"web UI: http://{host}:{port}/  (paste a token from `evaljobs token create`)")
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 

@@ -7,14 +7,18 @@ webhook needs a bearer token, and a token only sees and starts jobs of its entit
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Response, status
+from fastapi.responses import PlainTextResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from evaljobs.errors import JobNotFoundError
 from evaljobs.policies import Policy
 from evaljobs.records import JobRecord, JobStatus, Trigger
+from evaljobs.samples import SamplePage
 from evaljobs.trigger_store import Delivery, Principal
 from functions.auth import PrincipalDep
 from functions.errors import ErrorBody, Unprocessable, install_error_handlers, unprocessable
@@ -57,6 +61,26 @@ class LeaderboardFormat(StrEnum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+
+
+class ProjectRef(BaseModel):
+    """A project with jobs."""
+
+    entity: str
+    project: str
+
+
+class Comparison(BaseModel):
+    """B relative to A."""
+
+    a: str
+    """The baseline job."""
+    b: str
+    """The candidate job."""
+    threshold: float
+    """Smallest difference that counts as a change."""
+    benchmarks: list[dict[str, Any]]
+    """Per benchmark: shared samples, A, B, B − A, its stderr and 95% interval, verdict."""
 
 
 class Health(BaseModel):
@@ -158,10 +182,53 @@ def cancel_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> J
 
 
 @jobs.post("/{job_id}/rerun", status_code=status.HTTP_201_CREATED)
-def rerun_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> JobCreated:
-    """Queue the same job again."""
+def rerun_job(
+    job_id: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    project: Annotated[
+        str | None, Query(max_length=200, description="Run it in this project instead")
+    ] = None,
+    entity: Annotated[str | None, Query(max_length=200, description="…and/or for this entity")] = None,
+) -> JobCreated:
+    """Queue the same job again, in its own project or (importing its config) in another."""
     old = _visible_job(services, principal, job_id)
-    return _submit(services, principal, old.spec, Trigger(kind="http", detail={"rerun_of": job_id}))
+    spec = {**old.spec, **({"project": project} if project else {}), **({"entity": entity} if entity else {})}
+    return _submit(services, principal, spec, Trigger(kind="http", detail={"rerun_of": job_id}))
+
+
+@jobs.get("/{job_id}/log", response_class=PlainTextResponse)
+def job_log(job_id: str, services: ServicesDep, principal: PrincipalDep) -> PlainTextResponse:
+    """The job's log (secret values are scrubbed as it is written)."""
+    job = _visible_job(services, principal, job_id)
+    path = Path(job.runtime.get("job_dir") or services.settings.jobs_dir / job.id) / "job.log"
+    if not path.is_file():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no log for {job_id} on this server (yet)")
+    return PlainTextResponse(path.read_text(errors="replace"))
+
+
+@jobs.get("/{job_id}/samples")
+def job_samples(
+    job_id: str,
+    benchmark: str,
+    services: ServicesDep,
+    principal: PrincipalDep,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+) -> SamplePage:
+    """A window of one benchmark's samples: input, output, target and score, from its eval log."""
+    from evaljobs.samples import sample_page
+
+    job = _visible_job(services, principal, job_id)
+    result = next((r for r in job.results if r.benchmark == benchmark), None)
+    if result is None:
+        ran = ", ".join(r.benchmark for r in job.results) or "none yet"
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"{job_id} has no results for {benchmark!r} (has: {ran})"
+        )
+    if not result.log_path or not Path(result.log_path).exists():
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"the eval log of {benchmark} is not on this server")
+    return sample_page(result, offset, limit)
 
 
 @jobs.get(
@@ -214,6 +281,46 @@ def leaderboard(
         return Response(to_jsonl(rows), media_type="application/x-ndjson")
     body = "[" + ",".join(r.model_dump_json() for r in rows) + "]"
     return Response(body, media_type="application/json")
+
+
+@results.get("/projects")
+def list_projects(services: ServicesDep, principal: PrincipalDep) -> list[ProjectRef]:
+    """Projects with jobs, of the token's entities."""
+    return [ProjectRef(entity=e, project=p) for e, p in services.registry.projects() if principal.can(e)]
+
+
+@results.post("/projects/{entity}/{project}/rerun-last", status_code=status.HTTP_201_CREATED)
+def rerun_last(entity: str, project: str, services: ServicesDep, principal: PrincipalDep) -> JobCreated:
+    """Queue the project's most recent job again."""
+    _allowed(principal, entity)
+    last = services.registry.jobs(project=project, entities=[entity], limit=1)
+    if not last:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"project {entity}/{project} has no jobs")
+    return rerun_job(last[0].id, services, principal)
+
+
+@results.get("/compare")
+def compare(
+    b: Annotated[str, Query(description="The candidate job")],
+    services: ServicesDep,
+    principal: PrincipalDep,
+    a: Annotated[str | None, Query(description="The baseline job; absent: the project's baseline")] = None,
+    threshold: Annotated[float, Query(ge=0, le=1)] = 0.01,
+) -> Comparison:
+    """Per benchmark: B − A over the samples both scored (paired), its 95% interval and a verdict."""
+    from evaljobs.compare import compare_jobs, project_baseline
+
+    job_b = _visible_job(services, principal, b)
+    if a is None:
+        base = project_baseline(job_b, services.registry)
+        if base is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, f"{b} has no project baseline (no earlier succeeded job)"
+            )
+    else:
+        base = _visible_job(services, principal, a)
+    rows = compare_jobs(base, job_b, threshold)
+    return Comparison(a=base.id, b=b, threshold=threshold, benchmarks=[r.as_dict() for r in rows])
 
 
 triggers = APIRouter(tags=["triggers"], responses=_ERRORS)
@@ -294,6 +401,12 @@ def create_app(services: Services | None = None) -> FastAPI:
         """Liveness: 200 while the process serves (no token needed)."""
         return Health(status="ok", version=app_version)
 
+    @app.get("/", include_in_schema=False)
+    def home() -> RedirectResponse:
+        return RedirectResponse("/ui/")
+
+    # the web UI: static pages over this same API (its token is kept in the browser)
+    app.mount("/ui", StaticFiles(directory=Path(__file__).parent / "ui", html=True), name="ui")
     app.include_router(jobs)
     app.include_router(results)
     app.include_router(triggers)

@@ -159,3 +159,47 @@ def test_openapi_is_served_and_committed(api: Api) -> None:
     served = api.client().get("/openapi.json").json()
     committed = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "openapi.json").read_text())
     assert served == committed, "schemas/openapi.json is out of date: run `evaljobs schema`"
+
+
+def test_rerun_in_another_project_and_rerun_last(api: Api) -> None:
+    client = api.client(api.token_a)
+    first = client.post("/jobs", json=job()).json()["id"]
+    second = client.post("/jobs", json=job(name="latest")).json()["id"]
+    # import a job's config into another project
+    moved = client.post(f"/jobs/{first}/rerun", params={"project": "sandbox"})
+    assert moved.status_code == 201, moved.text
+    copy = api.registry.get(moved.json()["id"])
+    assert copy.project == "sandbox" and copy.trigger.detail == {"rerun_of": first}
+    assert {k: v for k, v in copy.spec.items() if k != "project"} == {
+        k: v for k, v in api.registry.get(first).spec.items() if k != "project"
+    }
+    # ... but not into another entity's
+    assert client.post(f"/jobs/{first}/rerun", params={"entity": "team-b"}).status_code == 403
+    # re-run the project's last job
+    last = client.post("/projects/team-a/nightly/rerun-last")
+    assert last.status_code == 201
+    assert api.registry.get(last.json()["id"]).trigger.detail == {"rerun_of": second}
+    assert client.post("/projects/team-a/empty/rerun-last").status_code == 404
+    assert client.post("/projects/team-b/nightly/rerun-last").status_code == 403
+    assert {"entity": "team-a", "project": "sandbox"} in client.get("/projects").json()
+    assert api.client(api.token_b).get("/projects").json() == []
+
+
+def test_job_log_samples_and_compare_say_what_is_missing(api: Api) -> None:
+    client = api.client(api.token_a)
+    job_id = client.post("/jobs", json=job()).json()["id"]
+    assert client.get(f"/jobs/{job_id}/log").status_code == 404
+    missing = client.get(f"/jobs/{job_id}/samples", params={"benchmark": "boolq"})
+    assert missing.status_code == 404 and "no results for 'boolq'" in missing.text
+    api.registry.transition(job_id, JobStatus.RUNNING)
+    api.registry.finish(
+        job_id,
+        JobStatus.SUCCEEDED,
+        [BenchmarkResult(benchmark="boolq", task="boolq", status="success", log_path="/nonexistent.eval")],
+        None,
+    )
+    gone = client.get(f"/jobs/{job_id}/samples", params={"benchmark": "boolq"})
+    assert gone.status_code == 404 and "not on this server" in gone.text
+    no_baseline = client.get("/compare", params={"b": job_id})
+    assert no_baseline.status_code == 404 and "no project baseline" in no_baseline.text
+    assert api.client(api.token_b).get("/compare", params={"b": job_id}).status_code == 404
