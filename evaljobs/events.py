@@ -59,6 +59,22 @@ class BenchmarkOutcome(_Event):
     metrics: list[Metric]
     samples: int
     """Samples completed."""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    """Estimated cost of this benchmark; None when the prices are unknown."""
+
+
+class EventUsage(_Event):
+    """What the whole job used (see the job's `accounting`)."""
+
+    input_tokens: int
+    output_tokens: int
+    model_server_s: float | None
+    """vLLM start to stop (none for a hosted API)."""
+    cost_usd: float | None
+    """Estimated; None when the prices are unknown."""
+    cost_basis: str
 
 
 class EventTimings(_Event):
@@ -104,6 +120,8 @@ class CompletionEvent(_Event):
     links: dict[str, str]
     """The job in the API and its leaderboard (paths relative to the API's base URL)."""
     timings: EventTimings
+    usage: EventUsage | None = None
+    """Tokens, model-server time and estimated cost; None for a job that never ran."""
 
 
 def _trigger_ref(job: JobRecord) -> dict[str, str]:
@@ -138,6 +156,9 @@ def completion_event(job: JobRecord) -> CompletionEvent:
                 primary_metric=r.primary_metric,
                 metrics=[Metric(name=m.name, value=m.value, stderr=m.stderr) for m in r.metrics],
                 samples=r.samples_completed,
+                input_tokens=r.input_tokens,
+                output_tokens=r.output_tokens,
+                cost_usd=r.cost_usd,
             )
             for r in job.results
         ],
@@ -149,6 +170,15 @@ def completion_event(job: JobRecord) -> CompletionEvent:
             started_at=job.started_at,
             finished_at=job.finished_at,
             wall_time_s=wall,
+        ),
+        usage=None
+        if job.accounting is None
+        else EventUsage(
+            input_tokens=job.accounting.input_tokens,
+            output_tokens=job.accounting.output_tokens,
+            model_server_s=job.accounting.model_server_s,
+            cost_usd=job.accounting.cost_usd,
+            cost_basis=job.accounting.rates.basis,
         ),
     )
 

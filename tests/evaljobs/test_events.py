@@ -17,7 +17,16 @@ import pytest
 from evaljobs.errors import EvalJobError
 from evaljobs.event_sinks import JsonlOutbox, WebhookSink, emit_completion
 from evaljobs.events import completion_event, event_schema_path, generate_event_schema, validate_event
-from evaljobs.records import BenchmarkResult, JobRecord, JobStatus, MetricValue, Trigger, utcnow
+from evaljobs.records import (
+    Accounting,
+    BenchmarkResult,
+    JobRecord,
+    JobStatus,
+    MetricValue,
+    Rates,
+    Trigger,
+    utcnow,
+)
 
 
 def finished_job() -> JobRecord:
@@ -65,6 +74,36 @@ def test_event_of_a_finished_job_is_valid_and_carries_results_not_the_spec() -> 
     ]
     assert payload["timings"]["wall_time_s"] == pytest.approx(60)
     assert "secret://" not in json.dumps(payload) and "spec" not in payload
+    assert payload["usage"] is None  # no accounting recorded
+
+
+def test_event_carries_what_the_job_used() -> None:
+    job = finished_job()
+    used = Accounting(
+        input_tokens=5000,
+        output_tokens=0,
+        wall_time_s=60.0,
+        model_server_s=50.0,
+        model_server_startup_s=20.0,
+        cost_usd=0.11,
+        rates=Rates(server_hour_usd=7.9, basis="2 GPU × EVALJOBS_GPU_HOUR_USD 3.95"),
+    )
+    job = job.model_copy(
+        update={
+            "accounting": used,
+            "results": [job.results[0].model_copy(update={"input_tokens": 5000, "cost_usd": 0.11})],
+        }
+    )
+    payload = completion_event(job).model_dump(mode="json")
+    validate_event(payload)
+    assert payload["usage"] == {
+        "input_tokens": 5000,
+        "output_tokens": 0,
+        "model_server_s": 50.0,
+        "cost_usd": 0.11,
+        "cost_basis": "2 GPU × EVALJOBS_GPU_HOUR_USD 3.95",
+    }
+    assert (payload["benchmarks"][0]["input_tokens"], payload["benchmarks"][0]["cost_usd"]) == (5000, 0.11)
 
 
 def test_running_jobs_have_no_event_and_bad_payloads_are_named() -> None:
