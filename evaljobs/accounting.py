@@ -38,7 +38,10 @@ def rates_for(spec: JobSpec, settings: Settings) -> Rates:
     )
 
 
-def _api_cost(rates: Rates, input_tokens: int, output_tokens: int) -> float | None:
+def _cost(rates: Rates, server_s: float | None, input_tokens: int, output_tokens: int) -> float | None:
+    """Server time at the hourly rate for a served checkpoint, tokens at their prices for an API."""
+    if server_s is not None:
+        return None if rates.server_hour_usd is None else server_s * rates.server_hour_usd / 3600
     if rates.input_per_mtok_usd is None or rates.output_per_mtok_usd is None:
         return None
     return (input_tokens * rates.input_per_mtok_usd + output_tokens * rates.output_per_mtok_usd) / 1e6
@@ -53,32 +56,24 @@ def account(
     model_server_startup_s: float | None = None,
 ) -> tuple[list[BenchmarkResult], Accounting]:
     """Each benchmark with its share of server time and cost, and the job's totals."""
-    tokens = [r.input_tokens + r.output_tokens for r in results]
-    total_tokens = sum(tokens)
-    charged: list[BenchmarkResult] = []
-    for result, used in zip(results, tokens, strict=True):
-        if model_server_s is not None:
-            share = used / total_tokens if total_tokens else 1 / len(results)
-            share_s = model_server_s * share
-            server_s: float | None = share_s
-            cost = None if rates.server_hour_usd is None else share_s * rates.server_hour_usd / 3600
-        else:
-            server_s = None
-            cost = _api_cost(rates, result.input_tokens, result.output_tokens)
-        charged.append(result.model_copy(update={"model_server_s": server_s, "cost_usd": cost}))
     input_tokens = sum(r.input_tokens for r in results)
     output_tokens = sum(r.output_tokens for r in results)
-    if model_server_s is not None:
-        total_cost = None if rates.server_hour_usd is None else model_server_s * rates.server_hour_usd / 3600
-    else:
-        total_cost = _api_cost(rates, input_tokens, output_tokens)
+    total_tokens = input_tokens + output_tokens
+    charged: list[BenchmarkResult] = []
+    for result in results:
+        server_s = None
+        if model_server_s is not None:
+            used = result.input_tokens + result.output_tokens
+            server_s = model_server_s * (used / total_tokens if total_tokens else 1 / len(results))
+        cost = _cost(rates, server_s, result.input_tokens, result.output_tokens)
+        charged.append(result.model_copy(update={"model_server_s": server_s, "cost_usd": cost}))
     totals = Accounting(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         wall_time_s=wall_time_s,
         model_server_s=model_server_s,
         model_server_startup_s=model_server_startup_s,
-        cost_usd=total_cost,
+        cost_usd=_cost(rates, model_server_s, input_tokens, output_tokens),
         rates=rates,
     )
     return charged, totals
