@@ -53,6 +53,10 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _letter(index: int) -> str:
+    return chr(ord("A") + index)
+
+
 def _view(sample: Any, metric: str | None) -> SampleView:
     score = next(iter((sample.scores or {}).values()), None)
     completion = sample.output.completion if sample.output else ""
@@ -63,8 +67,8 @@ def _view(sample: Any, metric: str | None) -> SampleView:
         picked = predictions.get(metric.split("/", 1)[0])
         choices = list(sample.choices or [])
         if isinstance(picked, int) and 0 <= picked < len(choices):
-            completion = f"{chr(ord('A') + picked)}. {choices[picked]}"
-        answer = ", ".join(f"{k}: {chr(ord('A') + v)}" for k, v in predictions.items() if isinstance(v, int))
+            completion = f"{_letter(picked)}. {choices[picked]}"
+        answer = ", ".join(f"{k}: {_letter(v)}" for k, v in predictions.items() if isinstance(v, int))
     return SampleView(
         id=str(sample.id),
         epoch=sample.epoch,
@@ -81,18 +85,17 @@ def _view(sample: Any, metric: str | None) -> SampleView:
 
 def sample_page(result: BenchmarkResult, offset: int = 0, limit: int = 20) -> SamplePage:
     """Samples offset..offset+limit of the benchmark's eval log, in the log's order."""
-    from inspect_ai.log import read_eval_log_sample, read_eval_log_sample_summaries
+    from inspect_ai.log import read_eval_log_sample_summaries, read_eval_log_samples_by_id
 
     if not result.log_path:
         return SamplePage(
             benchmark=result.benchmark, metric=result.primary_metric, total=0, offset=0, samples=[]
         )
     summaries = read_eval_log_sample_summaries(result.log_path)
-    window = summaries[offset : offset + limit]
-    samples = [
-        _view(read_eval_log_sample(result.log_path, id=s.id, epoch=s.epoch), result.primary_metric)
-        for s in window
-    ]
+    window = [(s.id, s.epoch) for s in summaries[offset : offset + limit]]
+    # one reader for the page's samples, kept in the log's order
+    read = {(s.id, s.epoch): s for s in read_eval_log_samples_by_id(result.log_path, window)}
+    samples = [_view(read[key], result.primary_metric) for key in window]
     return SamplePage(
         benchmark=result.benchmark,
         metric=result.primary_metric,
