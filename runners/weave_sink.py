@@ -37,12 +37,15 @@ def leaderboard_columns(result: BenchmarkResult, evaluation_ref: str) -> list[di
 
 def merge_columns(existing: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The leaderboard extended: existing columns first, a column already there not added twice."""
-    seen = {(c["evaluation_object_ref"], c["scorer_name"], c["summary_metric_path"]) for c in existing}
+
+    def key(column: dict[str, Any]) -> tuple[str, str, str]:
+        return column["evaluation_object_ref"], column["scorer_name"], column["summary_metric_path"]
+
+    seen = {key(c) for c in existing}
     merged = list(existing)
     for column in new:
-        key = (column["evaluation_object_ref"], column["scorer_name"], column["summary_metric_path"])
-        if key not in seen:
-            seen.add(key)
+        if key(column) not in seen:
+            seen.add(key(column))
             merged.append(column)
     return merged
 
