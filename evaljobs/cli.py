@@ -225,7 +225,7 @@ def rerun(
 ) -> None:
     """Run a job again with the same spec: in its project, or imported into another."""
     from evaljobs.executor import get_executor
-    from functions.submit import submit_job
+    from functions.submit import rerun_doc, submit_job
 
     settings = get_settings()
     registry = _registry()
@@ -238,9 +238,8 @@ def rerun(
         if not job_id:
             raise EvalJobError("name a job, or --last PROJECT")
         old = registry.get(job_id)
-        overrides = {k: v for k, v in (("project", project), ("entity", entity)) if v}
         job = submit_job(
-            {**old.spec, **overrides},
+            rerun_doc(old.spec, project, entity),
             trigger=Trigger(kind="cli", detail={"rerun_of": job_id}),
             registry=registry,
             executor=get_executor(settings, registry),

@@ -23,7 +23,7 @@ from evaljobs.trigger_store import Delivery, Principal
 from functions.auth import PrincipalDep
 from functions.errors import ErrorBody, Unprocessable, install_error_handlers, unprocessable
 from functions.services import Services, ServicesDep
-from functions.submit import submit_job
+from functions.submit import rerun_doc, submit_job
 from functions.webhook import router as webhook_router
 
 __all__ = ["JobCreated", "JobPublic", "create_app"]
@@ -193,8 +193,8 @@ def rerun_job(
 ) -> JobCreated:
     """Queue the same job again, in its own project or (importing its config) in another."""
     old = _visible_job(services, principal, job_id)
-    spec = {**old.spec, **({"project": project} if project else {}), **({"entity": entity} if entity else {})}
-    return _submit(services, principal, spec, Trigger(kind="http", detail={"rerun_of": job_id}))
+    doc = rerun_doc(old.spec, project, entity)
+    return _submit(services, principal, doc, Trigger(kind="http", detail={"rerun_of": job_id}))
 
 
 @jobs.get("/{job_id}/log", response_class=PlainTextResponse)

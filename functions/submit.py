@@ -24,6 +24,7 @@ __all__ = [
     "new_job_id",
     "policy_issues",
     "prepare_job",
+    "rerun_doc",
     "submit_job",
     "submit_job_once",
 ]
@@ -73,6 +74,12 @@ def prepare_job(doc: dict[str, Any], settings: Settings, env: dict[str, str] | N
     spec = validate_job(doc, env)
     check_local_checkpoint(spec, settings)
     return spec
+
+
+def rerun_doc(spec: dict[str, Any], project: str | None = None, entity: str | None = None) -> dict[str, Any]:
+    """A finished job's spec to submit again, moved to another project and/or entity when named
+    (importing its config there)."""
+    return {**spec, **{k: v for k, v in (("project", project), ("entity", entity)) if v}}
 
 
 def submit_job(
