@@ -26,7 +26,7 @@ from pathlib import Path
 
 import httpx
 
-from evaljobs.trigger_store import SqliteTriggerStore
+from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
 from tests.support.live_server import free_port, wait_until_up
 
 POLICIES = """

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from evaljobs.records import JobStatus, Trigger
-from evaljobs.registry import SqliteRegistry
 from evaljobs.settings import Settings
+from evaljobs.stores.sqlite_registry import SqliteRegistry
 from functions.submit import submit_job
 from runners.job import run_job
 

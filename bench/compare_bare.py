@@ -17,9 +17,9 @@ import tempfile
 from pathlib import Path
 
 from bench.bare_inspect import KEY_ENV, differences, run_bare, run_evaljobs
-from evaljobs.datasets_source import activate, parse_source
-from evaljobs.embedded_model import EMBEDDED_MODEL_NAME, prepare_embedded_model
 from evaljobs.settings import Settings
+from runners.datasets_source import activate, parse_source
+from runners.embedded_model import EMBEDDED_MODEL_NAME, prepare_embedded_model
 from runners.serving import embedded_server_options
 from runners.vllm_server import serve
 

@@ -14,12 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from evaljobs.embedded_model import EMBEDDED_MODEL_NAME, prepare_embedded_model
 from evaljobs.leaderboard import Z95
 from evaljobs.records import JobStatus, Trigger
-from evaljobs.registry import SqliteRegistry
 from evaljobs.settings import Settings
+from evaljobs.stores.sqlite_registry import SqliteRegistry
 from functions.submit import submit_job
+from runners.embedded_model import EMBEDDED_MODEL_NAME, prepare_embedded_model
 from runners.job import run_job
 
 REPO = Path(__file__).resolve().parents[1]

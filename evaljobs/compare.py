@@ -16,7 +16,7 @@ from typing import Any
 
 from evaljobs.leaderboard import Z95
 from evaljobs.records import BenchmarkResult, JobRecord, JobStatus
-from evaljobs.registry import JobRegistry
+from evaljobs.stores import JobRegistry
 
 __all__ = [
     "BenchmarkComparison",

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from evaljobs.records import JobRecord, JobStatus
-from evaljobs.registry import JobRegistry
+from evaljobs.stores import JobRegistry
 
 __all__ = ["LeaderboardRow", "leaderboard_rows", "to_csv", "to_jsonl"]
 

@@ -19,7 +19,7 @@ from evaljobs.errors import JobNotFoundError
 from evaljobs.policies import Policy
 from evaljobs.records import JobRecord, JobStatus, Trigger
 from evaljobs.samples import SamplePage
-from evaljobs.trigger_store import Delivery, Principal
+from evaljobs.stores import Delivery, Principal
 from functions.auth import PrincipalDep
 from functions.errors import ErrorBody, Unprocessable, install_error_handlers, unprocessable
 from functions.services import Services, ServicesDep
@@ -174,7 +174,7 @@ def get_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> JobP
 @jobs.post("/{job_id}/cancel")
 def cancel_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> JobPublic:
     """Cancel a queued or running job (its runner stops vLLM and inspect-ai)."""
-    from evaljobs.executor import cancel_job as cancel
+    from runners.executor import cancel_job as cancel
 
     _visible_job(services, principal, job_id)
     cancel(services.registry, job_id)

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from evaljobs.trigger_store import Principal
+from evaljobs.stores import Principal
 from functions.services import ServicesDep
 
 __all__ = ["BearerDep", "PrincipalDep", "signature_valid"]

@@ -14,7 +14,7 @@ import threading
 from evaljobs.errors import EvalJobError
 from evaljobs.policies import latest_tick, missed_ticks
 from evaljobs.records import JobRecord, Trigger
-from evaljobs.trigger_store import Delivery
+from evaljobs.stores import Delivery
 from functions.services import Services
 from functions.submit import submit_job_once
 

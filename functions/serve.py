@@ -9,16 +9,15 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from evaljobs.errors import ConfigError
-from evaljobs.executor import Executor
 from evaljobs.policies import load_policy_file
-from evaljobs.registry import JobRegistry, open_registry
 from evaljobs.settings import Settings
-from evaljobs.trigger_store import open_trigger_store
-from evaljobs.worker_pool import WorkerPool
+from evaljobs.stores import JobRegistry, open_registry, open_trigger_store
 from functions.api import create_app
 from functions.scheduler import Scheduler
 from functions.services import Services
 from functions.submit import policy_issues
+from runners.executor import Executor
+from runners.worker_pool import WorkerPool
 
 __all__ = ["build_app", "build_services"]
 
@@ -30,7 +29,7 @@ def build_services(
     registry = registry or open_registry(settings)
     executor: Executor
     if settings.executor == "modal":
-        from evaljobs.executor import ModalExecutor
+        from runners.executor import ModalExecutor
 
         executor = ModalExecutor(registry, settings)
     else:

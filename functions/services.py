@@ -9,11 +9,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from evaljobs.executor import Executor
 from evaljobs.records import utcnow
-from evaljobs.registry import JobRegistry
 from evaljobs.settings import Settings
-from evaljobs.trigger_store import TriggerStore
+from evaljobs.stores import JobRegistry, TriggerStore
+from runners.executor import Executor
 
 __all__ = ["Services", "ServicesDep"]
 

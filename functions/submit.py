@@ -10,14 +10,14 @@ import uuid
 from typing import Any
 
 from evaljobs.errors import CheckpointError, EvalJobError, JobValidationError, ValidationIssue
-from evaljobs.executor import Executor
 from evaljobs.policies import ArtifactEvent, EventType, Policy
 from evaljobs.records import JobRecord, Trigger
-from evaljobs.registry import JobRegistry
 from evaljobs.settings import Settings
 from evaljobs.spec import JobSpec
+from evaljobs.stores import JobRegistry
 from evaljobs.validation import validate_job
 from evaljobs.wandb_config import from_wandb_config, is_wandb_config
+from runners.executor import Executor
 
 __all__ = [
     "check_local_checkpoint",

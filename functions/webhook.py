@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from evaljobs.errors import EvalJobError
 from evaljobs.policies import ArtifactEvent
 from evaljobs.records import Trigger, utcnow
-from evaljobs.trigger_store import Delivery
+from evaljobs.stores import Delivery
 from functions.auth import BearerDep, signature_valid
 from functions.errors import ErrorBody, from_pydantic, unprocessable
 from functions.services import Services, ServicesDep

@@ -20,7 +20,7 @@ __all__ = ["provision"]
 
 def provision(prefix: str, region: str = "us-east-1", endpoint_url: str | None = None) -> dict[str, str]:
     """Ensure every resource exists; returns the settings that point evaljobs at them."""
-    from evaljobs.registry_dynamodb import create_jobs_table
+    from evaljobs.stores.dynamodb_registry import create_jobs_table
 
     def client(service: str) -> Any:
         return boto3.client(service, region_name=region, endpoint_url=endpoint_url)

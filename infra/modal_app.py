@@ -129,8 +129,8 @@ class Runner:
 
     @modal.enter()
     def prepare(self) -> None:
-        from evaljobs.registry import open_registry
         from evaljobs.settings import get_settings
+        from evaljobs.stores import open_registry
 
         self.settings = get_settings()
         self.registry = open_registry(self.settings)

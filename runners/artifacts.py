@@ -18,7 +18,7 @@ def download_s3_prefix(uri: str, cache_dir: Path) -> Path:
     """Mirror every object under an `s3://bucket/prefix` into the cache; returns the folder."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from evaljobs.aws import aws_client
+    from evaljobs.stores.aws import aws_client
 
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
     prefix = prefix.rstrip("/") + "/" if prefix else ""
@@ -79,7 +79,7 @@ def mirrored_wandb_artifact(path: str, root: Path) -> Path:
 
 def upload_job_logs(folder: Path, bucket: str, job_id: str) -> str:
     """Copy the job's eval logs and job log to `s3://bucket/jobs/<id>/`; returns that prefix."""
-    from evaljobs.aws import aws_client
+    from evaljobs.stores.aws import aws_client
 
     s3 = aws_client("s3")
     prefix = f"jobs/{job_id}/"

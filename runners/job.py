@@ -18,14 +18,14 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from evaljobs.datasets_source import activate, mirror_revision, parse_source
 from evaljobs.errors import EvalJobError, EvaluationError
-from evaljobs.executor import runner_alive
 from evaljobs.records import Accounting, BenchmarkResult, JobRecord, JobStatus
-from evaljobs.registry import JobRegistry, open_registry
 from evaljobs.secrets import redact, resolve
 from evaljobs.settings import Settings, get_settings
 from evaljobs.spec import JobSpec
+from evaljobs.stores import JobRegistry, open_registry
+from runners.datasets_source import activate, mirror_revision, parse_source
+from runners.executor import runner_alive
 
 __all__ = ["JobCancelled", "job_dir", "main", "run_job"]
 
@@ -203,7 +203,7 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
     say(f"job {job_id} {status.value}" + (f": {error}" if error else ""))
     results, accounting = _account(registry, job_id, spec, results, settings, time.monotonic() - started)
     _record_wandb(registry, record, spec, results, accounting, folder, settings, say)
-    from runners.weave_sink import write_weave
+    from runners.sinks.weave_eval import write_weave
 
     registry.update_runtime(job_id, **write_weave(record, results, settings, say))
     if settings.eval_logs_bucket:
@@ -211,7 +211,7 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
     registry.finish(job_id, status, results, error, accounting)
     if status is JobStatus.SUCCEEDED and spec.baseline:
         _compare_with_baseline(registry, job_id, say)
-    from evaljobs.event_sinks import emit_completion
+    from runners.sinks.completion_event import emit_completion
 
     emit_completion(registry.get(job_id), settings, say)
     say.close()
@@ -227,7 +227,7 @@ def _account(
     wall_time_s: float,
 ) -> tuple[list[BenchmarkResult], Accounting]:
     """The benchmarks with their shares of server time and cost, and the job's totals."""
-    from evaljobs.accounting import account, rates_for
+    from runners.accounting import account, rates_for
 
     server = registry.get(job_id).runtime.get("model_server") or {}
     return account(
@@ -249,7 +249,7 @@ def _record_wandb(
     settings: Settings,
     say: Callable[[str], None],
 ) -> None:
-    from runners.wandb_sink import wandb_mode, write_wandb_run
+    from runners.sinks.wandb_run import wandb_mode, write_wandb_run
 
     mode = wandb_mode(settings.wandb_mode)
     if mode == "disabled":

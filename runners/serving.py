@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from evaljobs.registry import JobRegistry
 from evaljobs.settings import Settings
 from evaljobs.spec import CheckpointModel
+from evaljobs.stores import JobRegistry
 from runners.checkpoint import DEFAULT_CHAT_TEMPLATE, Preflight, preflight, resolve_checkpoint
 from runners.gpu_plan import plan_gpus
 from runners.vllm_server import ServerInfo, ServerOptions, serve

@@ -43,7 +43,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, datasets_dir: Path) ->
 @pytest.fixture(scope="session")
 def embedded_model() -> Path:
     """The embedded Gemma 3 270M checkpoint (built once, cached in the repo's .evaljobs)."""
-    from evaljobs.embedded_model import EMBEDDED_MODEL_NAME, prepare_embedded_model
+    from runners.embedded_model import EMBEDDED_MODEL_NAME, prepare_embedded_model
 
     return prepare_embedded_model(REPO / ".evaljobs" / "models" / EMBEDDED_MODEL_NAME)
 

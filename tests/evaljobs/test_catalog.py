@@ -3,7 +3,7 @@ import json
 from typer.testing import CliRunner
 
 from evaljobs.catalog import load_catalog
-from evaljobs.cli import app
+from functions.cli import app
 
 
 def test_catalog_has_every_wandb_id() -> None:

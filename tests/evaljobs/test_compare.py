@@ -102,9 +102,9 @@ def test_cli_compare(logs: dict[str, str], home: Path) -> None:
 
     from typer.testing import CliRunner
 
-    from evaljobs.cli import app
-    from evaljobs.registry import SqliteRegistry
     from evaljobs.settings import get_settings
+    from evaljobs.stores.sqlite_registry import SqliteRegistry
+    from functions.cli import app
 
     registry = SqliteRegistry(get_settings().db_path)
     for job_id, log in (("job-a", logs["baseline"]), ("job-b", logs["worse"])):
@@ -135,8 +135,8 @@ def test_a_job_naming_a_baseline_carries_the_comparison_into_its_event(
 
     from evaljobs.compare import compare_with_baseline
     from evaljobs.events import completion_event, validate_event
-    from evaljobs.registry import SqliteRegistry
     from evaljobs.settings import get_settings
+    from evaljobs.stores.sqlite_registry import SqliteRegistry
 
     registry = SqliteRegistry(get_settings().db_path)
 

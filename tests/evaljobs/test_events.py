@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from evaljobs.errors import EvalJobError
-from evaljobs.event_sinks import JsonlOutbox, WebhookSink, emit_completion
 from evaljobs.events import completion_event, event_schema_path, generate_event_schema, validate_event
 from evaljobs.records import (
     Accounting,
@@ -27,6 +26,7 @@ from evaljobs.records import (
     Trigger,
     utcnow,
 )
+from runners.sinks.completion_event import JsonlOutbox, WebhookSink, emit_completion
 
 
 def finished_job() -> JobRecord:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from evaljobs.leaderboard import leaderboard_rows, to_csv, to_jsonl
 from evaljobs.records import BenchmarkResult, JobRecord, JobStatus, MetricValue
-from evaljobs.registry import SqliteRegistry
+from evaljobs.stores.sqlite_registry import SqliteRegistry
 
 
 def finished(

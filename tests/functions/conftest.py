@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from evaljobs.registry import SqliteRegistry
 from evaljobs.settings import get_settings
-from evaljobs.trigger_store import SqliteTriggerStore
+from evaljobs.stores.sqlite_registry import SqliteRegistry
+from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
 from functions.serve import build_app
 from tests.support.live_server import live_server
 

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from evaljobs.settings import get_settings
-from evaljobs.trigger_store import SqliteTriggerStore
+from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
 from functions.serve import build_app
 from tests.support.live_server import live_server
 

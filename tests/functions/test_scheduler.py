@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from evaljobs.policies import Policy, latest_tick, missed_ticks
-from evaljobs.registry import SqliteRegistry
 from evaljobs.settings import get_settings
-from evaljobs.trigger_store import SqliteTriggerStore
+from evaljobs.stores.sqlite_registry import SqliteRegistry
+from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
 from functions.scheduler import Scheduler
 from functions.services import Services
 from tests.functions.test_submit import RecordingExecutor

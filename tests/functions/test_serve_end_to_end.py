@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from evaljobs.settings import get_settings
-from evaljobs.trigger_store import SqliteTriggerStore
+from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
 from functions.serve import build_app
 from tests.functions.test_webhook import sign
 from tests.runners.test_end_to_end import _processes_mentioning, _wait_for

@@ -5,8 +5,8 @@ import pytest
 
 from evaljobs.errors import JobValidationError
 from evaljobs.records import JobStatus, Trigger
-from evaljobs.registry import SqliteRegistry
 from evaljobs.settings import get_settings
+from evaljobs.stores.sqlite_registry import SqliteRegistry
 from functions.submit import submit_job
 from tests.conftest import write_checkpoint
 

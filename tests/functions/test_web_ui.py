@@ -26,13 +26,13 @@ from typing import Any
 import httpx
 import pytest
 
-from evaljobs.executor import get_executor
 from evaljobs.records import JobStatus, Trigger
-from evaljobs.registry import SqliteRegistry
 from evaljobs.settings import get_settings
-from evaljobs.trigger_store import SqliteTriggerStore
+from evaljobs.stores.sqlite_registry import SqliteRegistry
+from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
 from functions.serve import build_app
 from functions.submit import submit_job
+from runners.executor import get_executor
 from tests.support.live_server import live_server
 
 pytestmark = pytest.mark.vllm

@@ -9,11 +9,11 @@ from pathlib import Path
 import boto3
 import pytest
 
-from evaljobs.event_sinks import EventBridgeSink, SnsSink, SqsSink, sinks_for
 from evaljobs.events import validate_event
 from evaljobs.settings import Settings
 from infra.aws_resources import provision
 from runners.artifacts import download_s3_prefix, upload_job_logs
+from runners.sinks.completion_event import EventBridgeSink, SnsSink, SqsSink, sinks_for
 from tests.evaljobs.test_events import finished_job
 
 

@@ -67,8 +67,8 @@ def test_runner_method_runs_a_job_locally(
     home: Path, server: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from evaljobs.records import Trigger
-    from evaljobs.registry import SqliteRegistry
     from evaljobs.settings import get_settings
+    from evaljobs.stores.sqlite_registry import SqliteRegistry
     from functions.submit import submit_job
 
     monkeypatch.setenv("EJ_TEST_MODEL_KEY", server.api_key)  # type: ignore[attr-defined]

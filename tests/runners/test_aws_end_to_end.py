@@ -17,9 +17,9 @@ import pytest
 
 from evaljobs.events import validate_event
 from evaljobs.records import JobStatus, Trigger
-from evaljobs.registry import open_registry
-from evaljobs.registry_dynamodb import DynamoRegistry
 from evaljobs.settings import get_settings
+from evaljobs.stores import open_registry
+from evaljobs.stores.dynamodb_registry import DynamoRegistry
 from functions.submit import submit_job
 from infra.aws_resources import provision
 from runners.job import run_job

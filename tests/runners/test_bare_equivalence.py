@@ -15,7 +15,7 @@ pytestmark = pytest.mark.vllm
 def test_same_scores_as_bare_inspect(
     home: Path, server: ServerInfo, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from evaljobs.datasets_source import activate, parse_source
+    from runners.datasets_source import activate, parse_source
 
     monkeypatch.setenv(KEY_ENV, server.api_key)
     activate(parse_source(os.environ["EVALJOBS_DATASET_SOURCE"]))

@@ -7,9 +7,9 @@ import yaml
 
 from evaljobs.leaderboard import leaderboard_rows
 from evaljobs.records import JobStatus, Trigger
-from evaljobs.registry import SqliteRegistry
 from evaljobs.settings import get_settings
 from evaljobs.spec import JobSpec
+from evaljobs.stores.sqlite_registry import SqliteRegistry
 from evaljobs.wandb_config import from_wandb_config
 from functions.submit import submit_job
 from runners.job import run_job
@@ -176,7 +176,7 @@ def _wait_for(condition: object, limit_s: float) -> bool:
 def test_cancel_a_running_job_stops_its_server(home: Path, embedded_model: Path) -> None:
     import uuid
 
-    from evaljobs.executor import LocalExecutor, cancel_job
+    from runners.executor import LocalExecutor, cancel_job
 
     settings = get_settings()
     registry = SqliteRegistry(settings.db_path)

@@ -1,7 +1,7 @@
 from pathlib import Path
 
-from evaljobs.datasets_source import activate
 from evaljobs.spec import JobSpec
+from runners.datasets_source import activate
 from runners.evaluate import build_tasks
 
 

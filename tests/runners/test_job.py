@@ -3,8 +3,8 @@
 from pathlib import Path
 
 from evaljobs.records import JobRecord, JobStatus
-from evaljobs.registry import SqliteRegistry
 from evaljobs.settings import get_settings
+from evaljobs.stores.sqlite_registry import SqliteRegistry
 from runners.job import run_job
 
 API_JOB = {

@@ -54,7 +54,7 @@ def new_table(endpoint: str) -> str:
 
     import boto3
 
-    from evaljobs.registry_dynamodb import create_jobs_table
+    from evaljobs.stores.dynamodb_registry import create_jobs_table
 
     name = f"t-{uuid.uuid4().hex[:8]}"
     create_jobs_table(boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1"), name)

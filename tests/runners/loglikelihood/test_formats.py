@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from evaljobs.catalog import load_catalog
-from evaljobs.datasets_source import activate
+from runners.datasets_source import activate
 from runners.loglikelihood.formats import FORMATS, fewshot_prefix, load_docs
 
 

@@ -2,10 +2,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from evaljobs.cli import app
 from evaljobs.records import BenchmarkResult, JobRecord, JobStatus, MetricValue
-from evaljobs.registry import SqliteRegistry
 from evaljobs.settings import get_settings
+from evaljobs.stores.sqlite_registry import SqliteRegistry
+from functions.cli import app
 
 runner = CliRunner()
 
@@ -58,7 +58,7 @@ def test_leaderboard_prints_and_exports(home: Path, tmp_path: Path) -> None:
 def test_tokens_from_the_cli_authenticate_and_are_stored_hashed(home: Path) -> None:
     import sqlite3
 
-    from evaljobs.trigger_store import SqliteTriggerStore
+    from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
 
     result = runner.invoke(
         app, ["token", "create", "--entity", "team-a", "--entity", "team-b", "--name", "ci"]
@@ -112,7 +112,7 @@ def test_serve_loads_policies_and_answers_health(home: Path, tmp_path: Path) -> 
     finally:
         server.terminate()
         server.wait(30)
-    from evaljobs.trigger_store import SqliteTriggerStore
+    from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
 
     assert [p.name for p in SqliteTriggerStore(get_settings().db_path).policies()] == ["p"]
 

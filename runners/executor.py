@@ -14,8 +14,8 @@ import sys
 from typing import Protocol
 
 from evaljobs.records import JobStatus
-from evaljobs.registry import JobRegistry
 from evaljobs.settings import Settings
+from evaljobs.stores import JobRegistry
 
 __all__ = [
     "Executor",

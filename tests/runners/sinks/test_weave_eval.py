@@ -9,7 +9,7 @@ import pytest
 
 from evaljobs.records import BenchmarkResult, JobRecord
 from evaljobs.settings import get_settings
-from runners.weave_sink import write_weave
+from runners.sinks.weave_eval import write_weave
 
 RECORD = JobRecord(id="job-1", entity="e", project="p", model="m", spec={})
 RESULTS = [BenchmarkResult(benchmark="boolq", task="t", status="success")]
@@ -41,7 +41,7 @@ def test_an_unreachable_server_is_recorded_not_raised(home: Path, monkeypatch: p
 
 def test_leaderboard_gets_a_column_per_metric_and_is_extended_not_replaced() -> None:
     from evaljobs.records import BenchmarkResult, MetricValue
-    from runners.weave_sink import leaderboard_columns, merge_columns
+    from runners.sinks.weave_eval import leaderboard_columns, merge_columns
 
     result = BenchmarkResult(
         benchmark="arc_easy",

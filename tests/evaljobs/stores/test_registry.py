@@ -7,18 +7,20 @@ import pytest
 
 from evaljobs.errors import JobNotFoundError
 from evaljobs.records import Accounting, BenchmarkResult, JobRecord, JobStatus, MetricValue, Rates, Trigger
-from evaljobs.registry import JobRegistry, SqliteRegistry
+from evaljobs.settings import Settings
+from evaljobs.stores import JobRegistry
+from evaljobs.stores.sqlite_registry import SqliteRegistry
 
 
 @pytest.fixture(params=["sqlite", "dynamodb"])
 def registry(request: pytest.FixtureRequest, tmp_path: Path) -> JobRegistry:
     if request.param == "sqlite":
         return SqliteRegistry(tmp_path / "r.sqlite3")
-    from evaljobs.registry_dynamodb import DynamoRegistry
+    from evaljobs.stores.dynamodb_registry import DynamoRegistry
     from tests.support.moto_server import new_table
 
     endpoint = request.getfixturevalue("aws_endpoint")
-    return DynamoRegistry(new_table(endpoint), endpoint_url=endpoint)
+    return DynamoRegistry(new_table(endpoint), Settings(aws_endpoint_url=endpoint))
 
 
 def record(job_id: str = "job-1", project: str = "p") -> JobRecord:

@@ -12,14 +12,14 @@ import time
 from pathlib import Path
 
 from evaljobs.records import JobRecord, JobStatus
-from evaljobs.registry import SqliteRegistry
 from evaljobs.settings import Settings, get_settings
-from evaljobs.worker_pool import WorkerPool
+from evaljobs.stores.sqlite_registry import SqliteRegistry
+from runners.worker_pool import WorkerPool
 
 FAKE_RUNNER = """
 import os, sys, time
 from evaljobs.records import JobStatus
-from evaljobs.registry import SqliteRegistry
+from evaljobs.stores.sqlite_registry import SqliteRegistry
 registry = SqliteRegistry(__import__("pathlib").Path(sys.argv[1]))
 job = registry.get(sys.argv[2])
 if not registry.transition(job.id, JobStatus.RUNNING, runtime={"pid": os.getpid()}):

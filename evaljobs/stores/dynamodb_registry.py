@@ -20,6 +20,8 @@ from typing import Any
 
 from evaljobs.errors import JobNotFoundError
 from evaljobs.records import ALLOWED_TRANSITIONS, Accounting, BenchmarkResult, JobRecord, JobStatus, utcnow
+from evaljobs.settings import Settings
+from evaljobs.stores.aws import aws_client
 
 __all__ = ["DynamoRegistry", "create_jobs_table"]
 
@@ -43,11 +45,10 @@ def create_jobs_table(client: Any, name: str) -> None:
 class DynamoRegistry:
     """Job registry in one DynamoDB table."""
 
-    def __init__(self, table: str, *, endpoint_url: str | None = None, region: str = "us-east-1") -> None:
-        import boto3
+    def __init__(self, table: str, settings: Settings | None = None) -> None:
 
         self.table = table
-        self.client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
+        self.client = aws_client("dynamodb", settings)
 
     # -- items ---------------------------------------------------------------------------
 

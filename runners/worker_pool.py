@@ -14,14 +14,14 @@ import subprocess
 import threading
 from collections.abc import Callable
 
-from evaljobs.executor import runner_alive, spawn_runner
 from evaljobs.records import JobStatus
-from evaljobs.registry import JobRegistry
 from evaljobs.settings import Settings
+from evaljobs.stores import JobRegistry
+from runners.executor import runner_alive, spawn_runner
 
 __all__ = ["WorkerPool"]
 
-log = logging.getLogger("evaljobs.worker_pool")
+log = logging.getLogger("runners.worker_pool")
 
 
 class WorkerPool:

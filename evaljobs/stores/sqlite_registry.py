@@ -1,4 +1,4 @@
-"""The job registry: an interface and its SQLite adapter.
+"""The job registry's SQLite adapter.
 
 Writes are whole: a job row appears only once it is valid, and a job's results and
 final status land in one transaction, so a crash never leaves half a job behind.
@@ -12,7 +12,7 @@ import sqlite3
 from collections.abc import Collection
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from evaljobs.errors import JobNotFoundError
 from evaljobs.records import (
@@ -23,42 +23,9 @@ from evaljobs.records import (
     JobStatus,
     utcnow,
 )
-from evaljobs.sqlite import connect, transaction
+from evaljobs.stores.sqlite_db import connect, transaction
 
-if TYPE_CHECKING:
-    from evaljobs.settings import Settings
-
-__all__ = ["JobRegistry", "SqliteRegistry", "open_registry"]
-
-
-class JobRegistry(Protocol):
-    """What every registry adapter offers."""
-
-    def create(self, record: JobRecord, idempotency_key: str | None = None) -> JobRecord: ...
-    def get(self, job_id: str) -> JobRecord: ...
-    def jobs(
-        self,
-        *,
-        project: str | None = None,
-        status: JobStatus | None = None,
-        entities: Collection[str] | None = None,
-        trigger: str | None = None,
-        limit: int = 100,
-        oldest_first: bool = False,
-    ) -> list[JobRecord]: ...
-    def transition(self, job_id: str, to: JobStatus, **fields: Any) -> bool: ...
-    def finish(
-        self,
-        job_id: str,
-        status: JobStatus,
-        results: list[BenchmarkResult],
-        error: str | None,
-        accounting: Accounting | None = None,
-    ) -> bool: ...
-    def update_runtime(self, job_id: str, **runtime: Any) -> None: ...
-    def request_cancel(self, job_id: str) -> None: ...
-    def cancel_requested(self, job_id: str) -> bool: ...
-    def projects(self) -> list[tuple[str, str]]: ...
+__all__ = ["SqliteRegistry"]
 
 
 _SCHEMA = """
@@ -270,17 +237,3 @@ class SqliteRegistry:
         with self._connect() as db:
             rows = db.execute("SELECT DISTINCT entity, project FROM jobs ORDER BY 1, 2").fetchall()
             return [(r[0], r[1]) for r in rows]
-
-
-def open_registry(settings: Settings | None = None) -> JobRegistry:
-    """The registry the settings choose: SQLite in `home`, or DynamoDB."""
-    from evaljobs.settings import get_settings
-
-    settings = settings or get_settings()
-    if settings.registry == "dynamodb":
-        from evaljobs.registry_dynamodb import DynamoRegistry
-
-        return DynamoRegistry(
-            settings.dynamodb_table, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region
-        )
-    return SqliteRegistry(settings.db_path)

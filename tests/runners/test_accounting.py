@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from evaljobs.accounting import account, rates_for
 from evaljobs.records import BenchmarkResult, Rates
 from evaljobs.settings import Settings
 from evaljobs.spec import JobSpec
+from runners.accounting import account, rates_for
 
 
 def _result(benchmark: str, tokens_in: int, tokens_out: int) -> BenchmarkResult:

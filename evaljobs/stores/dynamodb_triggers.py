@@ -16,7 +16,9 @@ from typing import Any
 from evaljobs.errors import EvalJobError
 from evaljobs.policies import Policy
 from evaljobs.records import utcnow
-from evaljobs.trigger_store import Delivery, Principal, WebhookCredential, hash_token
+from evaljobs.settings import Settings
+from evaljobs.stores import Delivery, Principal, WebhookCredential, hash_token
+from evaljobs.stores.aws import aws_client
 
 __all__ = ["DynamoTriggerStore"]
 
@@ -24,11 +26,10 @@ __all__ = ["DynamoTriggerStore"]
 class DynamoTriggerStore:
     """Trigger state in the DynamoDB jobs table."""
 
-    def __init__(self, table: str, *, endpoint_url: str | None = None, region: str = "us-east-1") -> None:
-        import boto3
+    def __init__(self, table: str, settings: Settings | None = None) -> None:
 
         self.table = table
-        self.client = boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region)
+        self.client = aws_client("dynamodb", settings)
 
     def _get(self, pk: str) -> dict[str, Any] | None:
         found: dict[str, Any] | None = self.client.get_item(

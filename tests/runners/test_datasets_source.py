@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from evaljobs.datasets_source import activate, mirror_revision, parse_source
 from evaljobs.errors import ConfigError
+from runners.datasets_source import activate, mirror_revision, parse_source
 
 
 @pytest.fixture(scope="module")

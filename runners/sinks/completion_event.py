@@ -18,10 +18,10 @@ from typing import Any, Protocol
 import httpx
 from tenacity import RetryError, retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from evaljobs.aws import aws_client
 from evaljobs.events import completion_event, validate_event
 from evaljobs.records import JobRecord, utcnow
 from evaljobs.settings import Settings
+from evaljobs.stores.aws import aws_client
 
 __all__ = [
     "EventBridgeSink",

@@ -9,7 +9,9 @@ import pytest
 
 from evaljobs.policies import Policy
 from evaljobs.records import utcnow
-from evaljobs.trigger_store import Delivery, SqliteTriggerStore, TriggerStore
+from evaljobs.settings import Settings
+from evaljobs.stores import Delivery, TriggerStore
+from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -18,11 +20,11 @@ T0 = datetime(2026, 11, 1, tzinfo=UTC)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> TriggerStore:
     if request.param == "sqlite":
         return SqliteTriggerStore(tmp_path / "r.sqlite3")
-    from evaljobs.trigger_store_dynamodb import DynamoTriggerStore
+    from evaljobs.stores.dynamodb_triggers import DynamoTriggerStore
     from tests.support.moto_server import new_table
 
     endpoint = request.getfixturevalue("aws_endpoint")
-    return DynamoTriggerStore(new_table(endpoint), endpoint_url=endpoint)
+    return DynamoTriggerStore(new_table(endpoint), Settings(aws_endpoint_url=endpoint))
 
 
 def cron(name: str = "nightly", entity: str = "a") -> Policy:

@@ -7,108 +7,21 @@ HMAC verification needs it. Same SQLite file as the job registry, its own tables
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import sqlite3
 from collections.abc import Collection
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-
-from pydantic import BaseModel, Field
 
 from evaljobs.errors import EvalJobError
 from evaljobs.policies import Policy
 from evaljobs.records import utcnow
-from evaljobs.sqlite import connect, transaction
+from evaljobs.stores.base import Delivery, Principal, WebhookCredential, hash_token
+from evaljobs.stores.sqlite_db import connect, transaction
 
-if TYPE_CHECKING:
-    from evaljobs.settings import Settings
-
-__all__ = [
-    "Delivery",
-    "Principal",
-    "SqliteTriggerStore",
-    "TriggerStore",
-    "WebhookCredential",
-    "hash_token",
-    "open_trigger_store",
-]
-
-ALL_ENTITIES = "*"
-
-
-def hash_token(token: str) -> str:
-    """The stored form of a token."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who an API token belongs to and which entities it may act for."""
-
-    name: str
-    entities: frozenset[str]
-
-    def can(self, entity: str) -> bool:
-        """True when the token may start and read jobs of `entity`."""
-        return ALL_ENTITIES in self.entities or entity in self.entities
-
-    def visible(self) -> Collection[str] | None:
-        """Entities to filter listings by (None: every entity)."""
-        return None if ALL_ENTITIES in self.entities else self.entities
-
-
-@dataclass(frozen=True)
-class WebhookCredential:
-    """What an entity's W&B webhook authenticates with."""
-
-    entity: str
-    secret: str
-
-
-class Delivery(BaseModel):
-    """One event a trigger received (a webhook delivery or a schedule tick) and what it did."""
-
-    id: int
-    """Sequence number."""
-    received_at: datetime
-    """When it arrived."""
-    source: str
-    """`webhook` or `cron`."""
-    entity: str
-    """The entity it concerned."""
-    payload: dict[str, Any]
-    """The event as received (webhook body, or the tick)."""
-    outcome: str
-    """`started`, `duplicate`, `unmatched`, `rejected`."""
-    policies: list[str] = Field(default_factory=list)
-    """Policies that matched."""
-    jobs: list[str] = Field(default_factory=list)
-    """Jobs it started (or found already started, for duplicates)."""
-    detail: str | None = None
-    """Why it was rejected, when it was."""
-
-
-class TriggerStore(Protocol):
-    """What every trigger-state adapter offers."""
-
-    def create_token(self, name: str, entities: Collection[str]) -> str: ...
-    def principal(self, token: str) -> Principal | None: ...
-    def create_webhook(self, entity: str) -> tuple[str, str]: ...
-    def webhook_credential(self, access_token: str) -> WebhookCredential | None: ...
-    def put_policy(self, policy: Policy, now: datetime | None = None) -> None: ...
-    def policy(self, name: str) -> Policy | None: ...
-    def policies(self, entities: Collection[str] | None = None) -> list[Policy]: ...
-    def delete_policy(self, name: str) -> bool: ...
-    def schedule_mark(self, name: str) -> datetime | None: ...
-    def advance_schedule(self, name: str, tick: datetime, expected: datetime | None) -> bool: ...
-    def record_delivery(self, delivery: Delivery) -> Delivery: ...
-    def deliveries(self, entities: Collection[str] | None = None, limit: int = 100) -> list[Delivery]: ...
-
+__all__ = ["SqliteTriggerStore"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS api_tokens (
@@ -237,17 +150,3 @@ class SqliteTriggerStore:
             ).fetchall()
         # the row id is the sequence number; the doc was written before it existed
         return [Delivery.model_validate_json(doc).model_copy(update={"id": row_id}) for row_id, doc in rows]
-
-
-def open_trigger_store(settings: Settings | None = None) -> TriggerStore:
-    """The trigger store next to the registry the settings choose (SQLite file or DynamoDB table)."""
-    from evaljobs.settings import get_settings
-
-    settings = settings or get_settings()
-    if settings.registry == "dynamodb":
-        from evaljobs.trigger_store_dynamodb import DynamoTriggerStore
-
-        return DynamoTriggerStore(
-            settings.dynamodb_table, endpoint_url=settings.aws_endpoint_url, region=settings.aws_region
-        )
-    return SqliteTriggerStore(settings.db_path)

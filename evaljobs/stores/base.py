@@ -1,0 +1,131 @@
+"""What the stores offer (protocols) and the trigger-state models they exchange.
+
+Two stores: the job registry (jobs, their runtime and results; also the queue) and the
+trigger store (API tokens, webhook credentials, policies with schedule marks, deliveries).
+Each has an SQLite adapter (one machine) and a DynamoDB adapter (the cloud), held to the
+same contract tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import BaseModel, Field
+
+from evaljobs.policies import Policy
+from evaljobs.records import Accounting, BenchmarkResult, JobRecord, JobStatus
+
+__all__ = [
+    "ALL_ENTITIES",
+    "Delivery",
+    "JobRegistry",
+    "Principal",
+    "TriggerStore",
+    "WebhookCredential",
+    "hash_token",
+]
+
+ALL_ENTITIES = "*"
+
+
+def hash_token(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who an API token belongs to and which entities it may act for."""
+
+    name: str
+    entities: frozenset[str]
+
+    def can(self, entity: str) -> bool:
+        """True when the token may start and read jobs of `entity`."""
+        return ALL_ENTITIES in self.entities or entity in self.entities
+
+    def visible(self) -> Collection[str] | None:
+        """Entities to filter listings by (None: every entity)."""
+        return None if ALL_ENTITIES in self.entities else self.entities
+
+
+@dataclass(frozen=True)
+class WebhookCredential:
+    """What an entity's W&B webhook authenticates with."""
+
+    entity: str
+    secret: str
+
+
+class Delivery(BaseModel):
+    """One event a trigger received (a webhook delivery or a schedule tick) and what it did."""
+
+    id: int
+    """Sequence number."""
+    received_at: datetime
+    """When it arrived."""
+    source: str
+    """`webhook` or `cron`."""
+    entity: str
+    """The entity it concerned."""
+    payload: dict[str, Any]
+    """The event as received (webhook body, or the tick)."""
+    outcome: str
+    """`started`, `duplicate`, `unmatched`, `rejected`."""
+    policies: list[str] = Field(default_factory=list)
+    """Policies that matched."""
+    jobs: list[str] = Field(default_factory=list)
+    """Jobs it started (or found already started, for duplicates)."""
+    detail: str | None = None
+    """Why it was rejected, when it was."""
+
+
+class JobRegistry(Protocol):
+    """What every registry adapter offers."""
+
+    def create(self, record: JobRecord, idempotency_key: str | None = None) -> JobRecord: ...
+    def get(self, job_id: str) -> JobRecord: ...
+    def jobs(
+        self,
+        *,
+        project: str | None = None,
+        status: JobStatus | None = None,
+        entities: Collection[str] | None = None,
+        trigger: str | None = None,
+        limit: int = 100,
+        oldest_first: bool = False,
+    ) -> list[JobRecord]: ...
+    def transition(self, job_id: str, to: JobStatus, **fields: Any) -> bool: ...
+    def finish(
+        self,
+        job_id: str,
+        status: JobStatus,
+        results: list[BenchmarkResult],
+        error: str | None,
+        accounting: Accounting | None = None,
+    ) -> bool: ...
+    def update_runtime(self, job_id: str, **runtime: Any) -> None: ...
+    def request_cancel(self, job_id: str) -> None: ...
+    def cancel_requested(self, job_id: str) -> bool: ...
+    def projects(self) -> list[tuple[str, str]]: ...
+
+
+class TriggerStore(Protocol):
+    """What every trigger-state adapter offers."""
+
+    def create_token(self, name: str, entities: Collection[str]) -> str: ...
+    def principal(self, token: str) -> Principal | None: ...
+    def create_webhook(self, entity: str) -> tuple[str, str]: ...
+    def webhook_credential(self, access_token: str) -> WebhookCredential | None: ...
+    def put_policy(self, policy: Policy, now: datetime | None = None) -> None: ...
+    def policy(self, name: str) -> Policy | None: ...
+    def policies(self, entities: Collection[str] | None = None) -> list[Policy]: ...
+    def delete_policy(self, name: str) -> bool: ...
+    def schedule_mark(self, name: str) -> datetime | None: ...
+    def advance_schedule(self, name: str, tick: datetime, expected: datetime | None) -> bool: ...
+    def record_delivery(self, delivery: Delivery) -> Delivery: ...
+    def deliveries(self, entities: Collection[str] | None = None, limit: int = 100) -> list[Delivery]: ...
