@@ -11,11 +11,10 @@ interval is much tighter than comparing the two leaderboard intervals.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from evaljobs.leaderboard import Z95
-from evaljobs.records import BenchmarkResult, JobRecord, JobStatus
+from evaljobs.records import BenchmarkComparison, BenchmarkResult, Comparison, JobRecord, JobStatus
 from evaljobs.stores import JobRegistry
 
 __all__ = [
@@ -26,29 +25,6 @@ __all__ = [
     "sample_value",
     "sample_values",
 ]
-
-
-@dataclass(frozen=True)
-class BenchmarkComparison:
-    """B − A on one benchmark."""
-
-    benchmark: str
-    metric: str | None
-    shared: int
-    """Samples (id, epoch) both jobs scored."""
-    a: float | None
-    b: float | None
-    diff: float | None
-    stderr: float | None
-    ci95_low: float | None
-    ci95_high: float | None
-    threshold: float
-    verdict: str
-    """regression, improvement, no change, or why it could not be compared."""
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return asdict(self)
 
 
 def _number(value: Any, key: str) -> float | None:
@@ -94,7 +70,17 @@ def sample_values(result: BenchmarkResult) -> dict[tuple[str, int], float]:
 def _compare(benchmark: str, a: BenchmarkResult, b: BenchmarkResult, threshold: float) -> BenchmarkComparison:
     def empty(verdict: str, shared: int = 0) -> BenchmarkComparison:
         return BenchmarkComparison(
-            benchmark, a.primary_metric, shared, None, None, None, None, None, None, threshold, verdict
+            benchmark=benchmark,
+            metric=a.primary_metric,
+            shared=shared,
+            a=None,
+            b=None,
+            diff=None,
+            stderr=None,
+            ci95_low=None,
+            ci95_high=None,
+            threshold=threshold,
+            verdict=verdict,
         )
 
     if a.primary_metric != b.primary_metric:
@@ -111,17 +97,17 @@ def _compare(benchmark: str, a: BenchmarkResult, b: BenchmarkResult, threshold: 
     low, high = mean - Z95 * se, mean + Z95 * se
     verdict = "regression" if high < -threshold else "improvement" if low > threshold else "no change"
     return BenchmarkComparison(
-        benchmark,
-        a.primary_metric,
-        n,
-        sum(va[k] for k in keys) / n,
-        sum(vb[k] for k in keys) / n,
-        mean,
-        se,
-        low,
-        high,
-        threshold,
-        verdict,
+        benchmark=benchmark,
+        metric=a.primary_metric,
+        shared=n,
+        a=sum(va[k] for k in keys) / n,
+        b=sum(vb[k] for k in keys) / n,
+        diff=mean,
+        stderr=se,
+        ci95_low=low,
+        ci95_high=high,
+        threshold=threshold,
+        verdict=verdict,
     )
 
 
@@ -146,23 +132,23 @@ def project_baseline(job: JobRecord, registry: JobRegistry) -> JobRecord | None:
     return earlier[0] if earlier else None
 
 
-def compare_with_baseline(job: JobRecord, registry: JobRegistry) -> dict[str, Any] | None:
+def compare_with_baseline(job: JobRecord, registry: JobRegistry) -> Comparison | None:
     """The comparison a job asked for with `baseline`, as recorded with it; None when it asked for none."""
-    wanted = job.spec.get("baseline")
+    wanted = job.spec.baseline
     if not wanted:
         return None
-    threshold = float(job.spec.get("regression_threshold", 0.01))
+    threshold = job.spec.regression_threshold
     if wanted == "project":
         found = project_baseline(job, registry)
         if found is None:
-            return {"baseline": None, "note": "no earlier succeeded job in the project", "regressed": None}
+            return Comparison(baseline=None, note="no earlier succeeded job in the project", regressed=None)
         base = found
     else:
         base = registry.get(wanted)
     rows = compare_jobs(base, job, threshold)
-    return {
-        "baseline": base.id,
-        "threshold": threshold,
-        "benchmarks": [r.as_dict() for r in rows],
-        "regressed": any(r.verdict == "regression" for r in rows),
-    }
+    return Comparison(
+        baseline=base.id,
+        threshold=threshold,
+        benchmarks=rows,
+        regressed=any(r.verdict == "regression" for r in rows),
+    )

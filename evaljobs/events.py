@@ -162,8 +162,8 @@ def completion_event(job: JobRecord) -> CompletionEvent:
             )
             for r in job.results
         ],
-        baseline=(job.runtime.get("comparison") or {}).get("baseline"),
-        regressed=(job.runtime.get("comparison") or {}).get("regressed"),
+        baseline=job.runtime.comparison.baseline if job.runtime.comparison else None,
+        regressed=job.runtime.comparison.regressed if job.runtime.comparison else None,
         links={"job": f"/jobs/{job.id}", "leaderboard": f"/leaderboards/{job.entity}/{job.project}"},
         timings=EventTimings(
             created_at=job.created_at,

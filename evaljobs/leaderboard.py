@@ -51,7 +51,7 @@ class LeaderboardRow(BaseModel):
 
 def _rows_of(job: JobRecord) -> list[LeaderboardRow]:
     rows = []
-    spec_limit = job.spec.get("limit")
+    spec_limit = job.spec.limit
     for result in job.results:
         primary = result.primary()
         stderr = primary.stderr if primary else None
@@ -99,7 +99,7 @@ def leaderboard_rows(
             continue
         if job.status not in (JobStatus.SUCCEEDED, JobStatus.FAILED):
             continue
-        if not job.spec.get("leaderboard", True):
+        if not job.spec.leaderboard:
             continue
         rows.extend(_rows_of(job))
     rows.sort(key=lambda r: (r.benchmark, -(r.value if r.value is not None else float("-inf"))))

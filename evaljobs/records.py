@@ -6,16 +6,27 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from evaljobs.spec import JobSpec
 
 __all__ = [
     "Accounting",
+    "BenchmarkComparison",
     "BenchmarkResult",
+    "Comparison",
+    "GpuPlan",
     "JobRecord",
     "JobStatus",
     "MetricValue",
+    "ModelServerTime",
+    "Preflight",
     "Rates",
+    "Runtime",
+    "SinkFailure",
     "Trigger",
+    "WandbRun",
+    "transitioned",
     "utcnow",
 ]
 
@@ -140,6 +151,155 @@ class Accounting(BaseModel):
     rates: Rates
 
 
+class Preflight(BaseModel):
+    """What the runner found in a checkpoint before serving it."""
+
+    architecture: str | None
+    """`architectures[0]` of config.json."""
+    weights_gb: float
+    """Size of the weights (GiB)."""
+    kv_cache_gb: float
+    """KV cache for `max_model_len` (GiB)."""
+    total_gb: float
+    """Weights plus KV cache: what the 86 GB cap applies to."""
+    dtype: str
+    """The dtype the server loads."""
+    chat_template: str
+    """Where the chat template came from: `checkpoint`, `job` or `default`."""
+
+
+class GpuPlan(BaseModel):
+    """How the model server uses the runner's GPUs, and what it was decided from."""
+
+    tensor_parallel: int
+    """GPUs one replica spans."""
+    data_parallel: int
+    """Replicas."""
+    reason: str
+    """Why, for a person."""
+    total_gb: float
+    """Weights plus KV cache the plan was made for (GiB)."""
+    gpus: int
+    """GPUs of the runner."""
+    gpu_memory_gb: float
+    """Memory of one GPU (GiB)."""
+
+
+class ModelServerTime(BaseModel):
+    """How long the model server was up, measured around it."""
+
+    up_s: float
+    """vLLM start to stop, loading included."""
+    startup_s: float | None
+    """Of which loading until it answered; None when it never did."""
+
+
+class BenchmarkComparison(BaseModel):
+    """B − A on one benchmark, over the samples both jobs scored."""
+
+    model_config = ConfigDict(frozen=True)
+
+    benchmark: str
+    metric: str | None
+    """The primary metric compared."""
+    shared: int
+    """Samples (id, epoch) both jobs scored."""
+    a: float | None
+    b: float | None
+    diff: float | None
+    stderr: float | None
+    """Paired standard error of the difference."""
+    ci95_low: float | None
+    ci95_high: float | None
+    threshold: float
+    verdict: str
+    """regression, improvement, no change, or why it could not be compared."""
+
+
+class Comparison(BaseModel):
+    """A job's comparison with its baseline (`baseline:` in the job)."""
+
+    baseline: str | None
+    """The baseline job, or None when there was none to compare with."""
+    threshold: float | None = None
+    """Smallest difference that counts."""
+    benchmarks: list[BenchmarkComparison] = Field(default_factory=list)
+    """One row per benchmark."""
+    regressed: bool | None
+    """True when any benchmark regressed; None when nothing was compared."""
+    note: str | None = None
+    """Why nothing was compared."""
+
+
+class WandbRun(BaseModel):
+    """The job's W&B run."""
+
+    run_id: str
+    dir: str
+    """Local folder of the run's files."""
+    mode: str
+    """online or offline."""
+    url: str | None = None
+    """The run's page, online."""
+
+
+class SinkFailure(BaseModel):
+    """A result sink that failed after the evaluation (the job's status stands)."""
+
+    sink: str
+    error: str
+    """`Type: message`, secrets scrubbed."""
+    traceback: str
+
+
+class Runtime(BaseModel):
+    """What the runner learned and did while running a job; written piecewise, merged field by field.
+
+    Rows written by older versions may carry keys that are no longer fields: they are ignored.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    pid: int | None = None
+    """Runner process id (on `host`)."""
+    host: str | None = None
+    """Host (machine or container) the runner process runs on."""
+    modal_call_id: str | None = None
+    """The Modal function call running the job, in the cloud."""
+    job_dir: str | None = None
+    """The job's folder: job.log, progress.json, eval logs."""
+    resumed: bool = False
+    """A runner took over after the previous one died."""
+    checkpoint: str | None = None
+    """Local path of the checkpoint served."""
+    preflight: Preflight | None = None
+    gpu_plan: GpuPlan | None = None
+    server_command: list[str] | None = None
+    """The vLLM command line."""
+    model_server: ModelServerTime | None = None
+    sample_seed: int | None = None
+    """Seed of sample selection (tasks that shuffle at load)."""
+    scoring: dict[str, str] = Field(default_factory=dict)
+    """Scoring mode per benchmark."""
+    wandb: WandbRun | None = None
+    weave: str | None = None
+    """`logged`, or `skipped: why`."""
+    weave_project: str | None = None
+    weave_leaderboard: str | None = None
+    eval_logs_uri: str | None = None
+    """Where the eval logs were copied (`s3://…/jobs/ID/`)."""
+    comparison: Comparison | None = None
+    sink_failures: list[SinkFailure] = Field(default_factory=list)
+    """Sinks that failed after the evaluation."""
+
+    def merged(self, patch: Runtime) -> Runtime:
+        """This runtime with the fields `patch` sets replaced; `sink_failures` accumulate."""
+        update = {name: getattr(patch, name) for name in patch.model_fields_set}
+        if "sink_failures" in update:
+            update["sink_failures"] = [*self.sink_failures, *patch.sink_failures]
+        return self.model_copy(update=update)
+
+
 class JobRecord(BaseModel):
     """A job as the registry holds it."""
 
@@ -155,7 +315,7 @@ class JobRecord(BaseModel):
     """Display name of the model under test."""
     status: JobStatus = JobStatus.QUEUED
     """Lifecycle status."""
-    spec: dict[str, Any]
+    spec: JobSpec
     """The job as submitted, secrets by reference only."""
     trigger: Trigger = Field(default_factory=Trigger)
     """What started it."""
@@ -169,9 +329,27 @@ class JobRecord(BaseModel):
     """Why it failed, for a person."""
     versions: dict[str, str] = Field(default_factory=dict)
     """Versions that shape results: inspect-ai, inspect_evals, vLLM, datasets."""
-    runtime: dict[str, Any] = Field(default_factory=dict)
-    """Runner facts: pid, job dir, W&B run dir, server args."""
+    runtime: Runtime = Field(default_factory=Runtime)
+    """What the runner learned and did."""
     results: list[BenchmarkResult] = Field(default_factory=list)
     """Per-benchmark results, written once when the job ends."""
     accounting: Accounting | None = None
     """Tokens, times and estimated cost of the whole job, written with the results."""
+
+    @field_serializer("spec")
+    def _spec_as_submitted(self, spec: JobSpec) -> dict[str, Any]:
+        return spec.model_dump(mode="json", exclude_none=True)
+
+
+def transitioned(record: JobRecord, to: JobStatus, error: str | None, runtime: Runtime | None) -> JobRecord:
+    """The record after a legal move to `to` (the adapters check legality inside their write)."""
+    update: dict[str, Any] = {"status": to}
+    if error is not None:
+        update["error"] = error
+    if runtime is not None:
+        update["runtime"] = record.runtime.merged(runtime)
+    if to is JobStatus.RUNNING and record.started_at is None:
+        update["started_at"] = utcnow()
+    if to.terminal:
+        update["finished_at"] = utcnow()
+    return record.model_copy(update=update)

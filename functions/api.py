@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from evaljobs.errors import JobNotFoundError
 from evaljobs.policies import Policy
-from evaljobs.records import JobRecord, JobStatus, Trigger
+from evaljobs.records import BenchmarkComparison, JobRecord, JobStatus, Trigger
 from evaljobs.samples import SamplePage
 from evaljobs.stores import Delivery, Principal
 from functions.auth import PrincipalDep
@@ -79,7 +79,7 @@ class Comparison(BaseModel):
     """The candidate job."""
     threshold: float
     """Smallest difference that counts as a change."""
-    benchmarks: list[dict[str, Any]]
+    benchmarks: list[BenchmarkComparison]
     """Per benchmark: shared samples, A, B, B − A, its stderr and 95% interval, verdict."""
 
 
@@ -201,7 +201,7 @@ def rerun_job(
 def job_log(job_id: str, services: ServicesDep, principal: PrincipalDep) -> PlainTextResponse:
     """The job's log (secret values are scrubbed as it is written)."""
     job = _visible_job(services, principal, job_id)
-    path = Path(job.runtime.get("job_dir") or services.settings.jobs_dir / job.id) / "job.log"
+    path = Path(job.runtime.job_dir or services.settings.jobs_dir / job.id) / "job.log"
     if not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no log for {job_id} on this server (yet)")
     return PlainTextResponse(path.read_text(errors="replace"))
@@ -240,10 +240,9 @@ def job_config(job_id: str, services: ServicesDep, principal: PrincipalDep) -> R
     """The job as a W&B-compatible config.yaml (re-runnable)."""
     import yaml
 
-    from evaljobs.spec import JobSpec
     from evaljobs.wandb_config import to_wandb_config
 
-    spec = JobSpec.model_validate(_visible_job(services, principal, job_id).spec)
+    spec = _visible_job(services, principal, job_id).spec
     text = yaml.safe_dump(to_wandb_config(spec), sort_keys=False)
     return Response(text, media_type="application/yaml")
 
@@ -320,7 +319,7 @@ def compare(
     else:
         base = _visible_job(services, principal, a)
     rows = compare_jobs(base, job_b, threshold)
-    return Comparison(a=base.id, b=b, threshold=threshold, benchmarks=[r.as_dict() for r in rows])
+    return Comparison(a=base.id, b=b, threshold=threshold, benchmarks=rows)
 
 
 triggers = APIRouter(tags=["triggers"], responses=_ERRORS)

@@ -173,7 +173,7 @@ def list_jobs(
     for col in ("id", "project", "model", "status", "trigger", "created", "benchmarks"):
         table.add_column(col)
     for j in jobs:
-        benches = ", ".join(b if isinstance(b, str) else b["id"] for b in j.spec.get("benchmarks", []))
+        benches = ", ".join(b.id for b in j.spec.benchmark_refs())
         table.add_row(
             j.id,
             j.project,
@@ -272,11 +272,10 @@ def resume(job_id: JobId) -> None:
 @app.command("export-config")
 def export_config(job_id: JobId) -> None:
     """The job as a W&B-compatible config.yaml (re-runnable with `evaljobs run`)."""
-    from evaljobs.spec import JobSpec
     from evaljobs.wandb_config import to_wandb_config
 
     try:
-        spec = JobSpec.model_validate(_registry().get(job_id).spec)
+        spec = _registry().get(job_id).spec
     except EvalJobError as exc:
         raise _fail(exc) from exc
     typer.echo(yaml.safe_dump(to_wandb_config(spec), sort_keys=False), nl=False)
@@ -366,7 +365,7 @@ def compare(
     except EvalJobError as exc:
         raise _fail(exc) from exc
     if as_json:
-        typer.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
     table = Table(title=f"{candidate} vs {baseline} (threshold {threshold})")
     for col in ("benchmark", "metric", "n", "A", "B", "B − A", "95% CI", "verdict"):

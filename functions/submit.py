@@ -76,10 +76,11 @@ def prepare_job(doc: dict[str, Any], settings: Settings, env: dict[str, str] | N
     return spec
 
 
-def rerun_doc(spec: dict[str, Any], project: str | None = None, entity: str | None = None) -> dict[str, Any]:
+def rerun_doc(spec: JobSpec, project: str | None = None, entity: str | None = None) -> dict[str, Any]:
     """A finished job's spec to submit again, moved to another project and/or entity when named
     (importing its config there)."""
-    return {**spec, **{k: v for k, v in (("project", project), ("entity", entity)) if v}}
+    doc = spec.model_dump(mode="json", exclude_none=True)
+    return {**doc, **{k: v for k, v in (("project", project), ("entity", entity)) if v}}
 
 
 def submit_job(
@@ -117,7 +118,7 @@ def submit_job_once(
         entity=spec.entity,
         project=spec.project,
         model=spec.display_model(),
-        spec=spec.model_dump(mode="json", exclude_none=True),
+        spec=spec,
         trigger=trigger,
     )
     stored = registry.create(record, key)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from evaljobs.errors import CheckpointError
 
-__all__ = ["download_s3_prefix", "download_wandb_artifact", "mirrored_wandb_artifact", "upload_job_logs"]
+__all__ = ["download_s3_prefix", "download_wandb_artifact", "mirrored_wandb_artifact"]
 
 
 def download_s3_prefix(uri: str, cache_dir: Path) -> Path:
@@ -75,16 +75,3 @@ def mirrored_wandb_artifact(path: str, root: Path) -> Path:
             f"W&B artifact {path} is not in the artifact mirror {root} (looked for {folder})"
         )
     return folder.resolve()
-
-
-def upload_job_logs(folder: Path, bucket: str, job_id: str) -> str:
-    """Copy the job's eval logs and job log to `s3://bucket/jobs/<id>/`; returns that prefix."""
-    from evaljobs.stores.aws import aws_client
-
-    s3 = aws_client("s3")
-    prefix = f"jobs/{job_id}/"
-    files = [folder / "job.log", *sorted((folder / "logs").rglob("*.eval"))]
-    for path in files:
-        if path.is_file():
-            s3.upload_file(str(path), bucket, prefix + str(path.relative_to(folder)))
-    return f"s3://{bucket}/{prefix}"

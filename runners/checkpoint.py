@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evaljobs.errors import CheckpointError
+from evaljobs.records import Preflight as PreflightRecord
 from evaljobs.spec import CheckpointModel
 
 __all__ = [
@@ -86,16 +87,16 @@ class Preflight:
         """Weights plus KV cache, in GiB."""
         return (self.weights_bytes + self.kv_cache_bytes) / GB
 
-    def as_record(self) -> dict[str, Any]:
+    def as_record(self) -> PreflightRecord:
         """What the registry keeps."""
-        return {
-            "architecture": self.architecture,
-            "weights_gb": round(self.weights_bytes / GB, 3),
-            "kv_cache_gb": round(self.kv_cache_bytes / GB, 3),
-            "total_gb": round(self.total_gb, 3),
-            "dtype": self.dtype,
-            "chat_template": self.template_source,
-        }
+        return PreflightRecord(
+            architecture=self.architecture,
+            weights_gb=round(self.weights_bytes / GB, 3),
+            kv_cache_gb=round(self.kv_cache_bytes / GB, 3),
+            total_gb=round(self.total_gb, 3),
+            dtype=self.dtype,
+            chat_template=self.template_source,
+        )
 
 
 def _supported_architectures() -> set[str] | None:

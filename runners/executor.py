@@ -13,7 +13,7 @@ import subprocess
 import sys
 from typing import Protocol
 
-from evaljobs.records import JobStatus
+from evaljobs.records import JobStatus, Runtime
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
 
@@ -96,25 +96,7 @@ class ModalExecutor:
 
         runner = modal.Cls.from_name(self.settings.modal_app, "Runner")()
         call = runner.run.spawn(job_id)
-        self.registry.update_runtime(job_id, modal_call_id=call.object_id)
-
-    def call_status(self, job_id: str) -> str:
-        """What Modal says of the job's call: `running`, the runner's final status, or `lost: why`.
-
-        The registry stays the source of truth (the runner writes it); this tells a call that
-        Modal killed (timeout, preemption, OOM) from one still working.
-        """
-        import modal
-
-        call_id = self.registry.get(job_id).runtime.get("modal_call_id")
-        if not call_id:
-            return "not spawned"
-        try:
-            return str(modal.FunctionCall.from_id(str(call_id)).get(timeout=0))
-        except TimeoutError:
-            return "running"
-        except Exception as exc:  # noqa: BLE001 - Modal's failure kinds vary; all mean the call ended badly
-            return f"lost: {type(exc).__name__}: {exc}"
+        self.registry.update_runtime(job_id, Runtime(modal_call_id=call.object_id))
 
 
 def get_executor(settings: Settings, registry: JobRegistry, name: str | None = None) -> Executor:
@@ -133,17 +115,17 @@ def cancel_job(registry: JobRegistry, job_id: str) -> JobStatus:
     job = registry.get(job_id)
     if job.status is JobStatus.QUEUED and registry.transition(job_id, JobStatus.CANCELLED, error="cancelled"):
         return JobStatus.CANCELLED
-    call_id = job.runtime.get("modal_call_id")
+    call_id = job.runtime.modal_call_id
     if job.status is JobStatus.RUNNING and call_id:  # on Modal: stop the container's input
         import modal
 
         modal.FunctionCall.from_id(str(call_id)).cancel()
         registry.finish(job_id, JobStatus.CANCELLED, [], "cancelled")
         return registry.get(job_id).status
-    pid = job.runtime.get("pid")
+    pid = job.runtime.pid
     if job.status is JobStatus.RUNNING and pid:
         try:
-            os.kill(int(pid), signal.SIGTERM)  # the runner stops vLLM and records `cancelled`
+            os.kill(pid, signal.SIGTERM)  # the runner stops vLLM and records `cancelled`
         except ProcessLookupError:  # the runner is gone: nothing will record the end but us
             registry.finish(job_id, JobStatus.CANCELLED, [], "cancelled (runner was not running)")
     return registry.get(job_id).status

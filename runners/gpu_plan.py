@@ -8,7 +8,9 @@ preflight at submit time and again in the runner, before anything is rented or s
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Literal
+
+from evaljobs.records import GpuPlan as GpuPlanRecord
 
 __all__ = ["GpuPlan", "plan_gpus"]
 
@@ -27,9 +29,9 @@ class GpuPlan:
     gpus: int
     gpu_memory_gb: float
 
-    def as_record(self) -> dict[str, Any]:
+    def as_record(self) -> GpuPlanRecord:
         """What the registry keeps."""
-        return asdict(self)
+        return GpuPlanRecord(**asdict(self))
 
 
 def plan_gpus(

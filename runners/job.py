@@ -1,7 +1,9 @@
 """Run one job end to end: the runner's entry point (`python -m runners.job JOB_ID`).
 
-Stateless compute: everything it needs is in the registry row; everything it produces
-goes to the job folder, the W&B run and, at the end and in one transaction, the registry.
+claim → serve → evaluate → finish → sinks. Stateless compute: everything it needs is in the
+registry row; everything it produces goes to the job folder and, at the end and in one
+transaction, the registry; then the result sinks (W&B, Weave, eval-log copy, baseline
+comparison, completion event) run under one error policy.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -19,13 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from evaljobs.errors import EvalJobError, EvaluationError
-from evaljobs.records import Accounting, BenchmarkResult, JobRecord, JobStatus
+from evaljobs.records import Accounting, BenchmarkResult, JobRecord, JobStatus, Runtime
 from evaljobs.secrets import redact, resolve
 from evaljobs.settings import Settings, get_settings
 from evaljobs.spec import JobSpec
 from evaljobs.stores import JobRegistry, open_registry
 from runners.datasets_source import activate, mirror_revision, parse_source
 from runners.executor import runner_alive
+from runners.sinks import SinkContext, default_sinks, run_sinks
 
 __all__ = ["JobCancelled", "job_dir", "main", "run_job"]
 
@@ -82,10 +86,12 @@ def _cancel_on_sigterm() -> Iterator[None]:
 
 
 def _interrupted(record: JobRecord) -> bool:
-    """A running job whose runner process is gone."""
-    pid = record.runtime.get("pid")
-    if record.status is not JobStatus.RUNNING or not pid or int(pid) == os.getpid():
+    """A running job whose runner process (on this host) is gone."""
+    pid, host = record.runtime.pid, record.runtime.host
+    if record.status is not JobStatus.RUNNING or not pid or pid == os.getpid():
         return False
+    if host is not None and host != socket.gethostname():
+        return False  # pids of another host say nothing here
     return not runner_alive(pid)
 
 
@@ -113,7 +119,7 @@ def _evaluate(
     from runners.evaluate import ModelTarget, resolve_scoring, run_eval_set, sample_seed
     from runners.progress import ProgressFile
 
-    registry.update_runtime(job_id, sample_seed=sample_seed(spec))
+    registry.update_runtime(job_id, Runtime(sample_seed=sample_seed(spec)))
 
     grader = None
     if spec.grader:
@@ -124,7 +130,7 @@ def _evaluate(
         if spec.api:
             target = ModelTarget(spec.api.model, spec.api.base_url, secrets.get("/model/api/api_key"))
             scoring = resolve_scoring(spec, has_chat_template=True)
-            registry.update_runtime(job_id, scoring=scoring)
+            registry.update_runtime(job_id, Runtime(scoring=scoring))
             say(f"evaluating hosted model {spec.api.model}; scoring {scoring}")
             return run_eval_set(
                 spec, target, folder / "logs", grader=grader, max_connections=max_conn, scoring=scoring
@@ -138,7 +144,7 @@ def _evaluate(
             target = ModelTarget(f"openai-api/vllm/{server.model}", server.base_url, server.api_key)
 
             scoring = resolve_scoring(spec, has_chat_template=checked.template_source != "default")
-            registry.update_runtime(job_id, scoring=scoring)
+            registry.update_runtime(job_id, Runtime(scoring=scoring))
             say(
                 f"evaluating {len(spec.benchmarks)} benchmark(s) against {server.base_url}; scoring {scoring}"
             )
@@ -149,24 +155,34 @@ def _evaluate(
         ProgressFile.stop()
 
 
+def _claim(registry: JobRegistry, record: JobRecord) -> bool | None:
+    """Take the job: True when claimed fresh, False when taking over from a dead runner, None
+    when it is not ours to run (finished, cancelled, or another live runner has it)."""
+    # The pid lands with the transition, so a second runner (or a restarted pool) can tell
+    # a live claim from a dead one at any moment.
+    mine = Runtime(pid=os.getpid(), host=socket.gethostname())
+    if registry.transition(record.id, JobStatus.RUNNING, runtime=mine):
+        return True
+    if not _interrupted(record):
+        return None
+    registry.update_runtime(record.id, Runtime(pid=os.getpid(), host=socket.gethostname(), resumed=True))
+    return False  # eval_set resumes from the job's log dir
+
+
 def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings | None = None) -> JobStatus:
     """Run the job; the registry ends with its final status and results. Returns that status."""
     settings = settings or get_settings()
     registry = registry or open_registry(settings)
     record: JobRecord = registry.get(job_id)
-    resuming = False
-    # The pid lands with the transition, so a second runner (or a restarted pool) can tell
-    # a live claim from a dead one at any moment.
-    if not registry.transition(job_id, JobStatus.RUNNING, runtime={**record.runtime, "pid": os.getpid()}):
-        if not _interrupted(record):
-            return record.status
-        resuming = True  # its runner died: take over; eval_set resumes from the job's log dir
+    claimed = _claim(registry, record)
+    if claimed is None:
+        return record.status
     folder = job_dir(settings, job_id)
-    spec = JobSpec.model_validate(record.spec)
+    spec = record.spec
     secrets: dict[str, str] = {}
     say = _JobLog(folder / "job.log", [])
-    if resuming:
-        say(f"resuming job {job_id}: its runner (pid {record.runtime.get('pid')}) is gone")
+    if not claimed:
+        say(f"resuming job {job_id}: its runner (pid {record.runtime.pid}) is gone")
     status, error = JobStatus.FAILED, None
     results: list[BenchmarkResult] = []
     started = time.monotonic()
@@ -175,7 +191,7 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
             secrets = _resolve_secrets(spec, settings)
             say.secrets = list(secrets.values())
             source = parse_source(settings.dataset_source)
-            registry.update_runtime(job_id, pid=os.getpid(), job_dir=str(folder), versions=_versions(source))
+            registry.update_runtime(job_id, Runtime(job_dir=str(folder)), versions=_versions(source))
             say(f"job {job_id}: {record.model} on {', '.join(b.id for b in spec.benchmark_refs())}")
             activate(source)
             _export_secret_env(spec, secrets)
@@ -202,18 +218,9 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
         status, error = JobStatus.CANCELLED, "cancelled"
     say(f"job {job_id} {status.value}" + (f": {error}" if error else ""))
     results, accounting = _account(registry, job_id, spec, results, settings, time.monotonic() - started)
-    _record_wandb(registry, record, spec, results, accounting, folder, settings, say)
-    from runners.sinks.weave_eval import write_weave
-
-    registry.update_runtime(job_id, **write_weave(record, results, settings, say))
-    if settings.eval_logs_bucket:
-        _upload_logs(registry, job_id, folder, settings.eval_logs_bucket, say)
     registry.finish(job_id, status, results, error, accounting)
-    if status is JobStatus.SUCCEEDED and spec.baseline:
-        _compare_with_baseline(registry, job_id, say)
-    from runners.sinks.completion_event import emit_completion
-
-    emit_completion(registry.get(job_id), settings, say)
+    context = SinkContext(registry, settings, folder, say, list(secrets.values()))
+    run_sinks(default_sinks(settings), job_id, context)
     say.close()
     return status
 
@@ -229,67 +236,14 @@ def _account(
     """The benchmarks with their shares of server time and cost, and the job's totals."""
     from runners.accounting import account, rates_for
 
-    server = registry.get(job_id).runtime.get("model_server") or {}
+    server = registry.get(job_id).runtime.model_server if spec.checkpoint else None
     return account(
         results,
         rates_for(spec, settings),
         wall_time_s=wall_time_s,
-        model_server_s=server.get("up_s") if spec.checkpoint else None,
-        model_server_startup_s=server.get("startup_s") if spec.checkpoint else None,
+        model_server_s=server.up_s if server else None,
+        model_server_startup_s=server.startup_s if server else None,
     )
-
-
-def _record_wandb(
-    registry: JobRegistry,
-    record: JobRecord,
-    spec: JobSpec,
-    results: list[BenchmarkResult],
-    accounting: Accounting,
-    folder: Path,
-    settings: Settings,
-    say: Callable[[str], None],
-) -> None:
-    from runners.sinks.wandb_run import wandb_mode, write_wandb_run
-
-    mode = wandb_mode(settings.wandb_mode)
-    if mode == "disabled":
-        return
-    try:
-        info = write_wandb_run(record, spec, results, folder, mode, accounting)
-        registry.update_runtime(record.id, **info)
-        say(f"W&B run {info['wandb_run_id']} ({mode}) in {info['wandb_dir']}")
-    except Exception as exc:  # noqa: BLE001 - W&B being unreachable must not fail an evaluated job
-        say(f"W&B logging failed, results are kept in the registry: {type(exc).__name__}: {exc}")
-
-
-def _compare_with_baseline(registry: JobRegistry, job_id: str, say: Callable[[str], None]) -> None:
-    from evaljobs.compare import compare_with_baseline
-
-    try:
-        comparison = compare_with_baseline(registry.get(job_id), registry)
-    except Exception as exc:  # noqa: BLE001 - a missing or unreadable baseline must not fail the job
-        comparison = {
-            "baseline": None,
-            "note": f"comparison failed: {type(exc).__name__}: {exc}",
-            "regressed": None,
-        }
-    if comparison is not None:
-        registry.update_runtime(job_id, comparison=comparison)
-        verdicts = ", ".join(f"{b['benchmark']}: {b['verdict']}" for b in comparison.get("benchmarks", []))
-        say(f"against baseline {comparison.get('baseline')}: {verdicts or comparison.get('note')}")
-
-
-def _upload_logs(
-    registry: JobRegistry, job_id: str, folder: Path, bucket: str, say: Callable[[str], None]
-) -> None:
-    from runners.artifacts import upload_job_logs
-
-    try:
-        uri = upload_job_logs(folder, bucket, job_id)
-        registry.update_runtime(job_id, eval_logs_uri=uri)
-        say(f"eval logs copied to {uri}")
-    except Exception as exc:  # noqa: BLE001 - the results are in the registry; a failed copy is reported
-        say(f"copying eval logs to s3://{bucket} failed: {type(exc).__name__}: {exc}")
 
 
 def main(argv: list[str] | None = None) -> int:

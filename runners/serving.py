@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from evaljobs.records import ModelServerTime, Runtime
 from evaljobs.settings import Settings
 from evaljobs.spec import CheckpointModel
 from evaljobs.stores import JobRegistry
@@ -58,7 +59,7 @@ def served_checkpoint(
     )
     say(f"server plan: {plan.reason}")
     registry.update_runtime(
-        job_id, checkpoint=str(path), preflight=checked.as_record(), gpu_plan=plan.as_record()
+        job_id, Runtime(checkpoint=str(path), preflight=checked.as_record(), gpu_plan=plan.as_record())
     )
     options = ServerOptions(
         model_path=path,
@@ -77,13 +78,10 @@ def served_checkpoint(
     try:
         with serve(options, log=say, timeout_s=settings.vllm_start_timeout_s) as server:
             ready = time.monotonic()
-            registry.update_runtime(job_id, server_command=server.command)
+            registry.update_runtime(job_id, Runtime(server_command=server.command))
             yield server, checked
     finally:  # what the server cost, however the block ended
-        registry.update_runtime(
-            job_id,
-            model_server={
-                "up_s": time.monotonic() - started,
-                "startup_s": None if ready is None else ready - started,
-            },
+        up = ModelServerTime(
+            up_s=time.monotonic() - started, startup_s=None if ready is None else ready - started
         )
+        registry.update_runtime(job_id, Runtime(model_server=up))

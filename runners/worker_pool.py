@@ -56,7 +56,7 @@ class WorkerPool:
         for job in running:
             if job.id in busy:
                 continue
-            pid = job.runtime.get("pid")
+            pid = job.runtime.pid
             if runner_alive(pid):
                 busy.add(job.id)  # a runner from before a restart, still working
             elif pid and job.id not in self._resumed:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from evaljobs.policies import Policy
-from evaljobs.records import Accounting, BenchmarkResult, JobRecord, JobStatus
+from evaljobs.records import Accounting, BenchmarkResult, JobRecord, JobStatus, Runtime
 
 __all__ = [
     "ALL_ENTITIES",
@@ -99,7 +99,9 @@ class JobRegistry(Protocol):
         limit: int = 100,
         oldest_first: bool = False,
     ) -> list[JobRecord]: ...
-    def transition(self, job_id: str, to: JobStatus, **fields: Any) -> bool: ...
+    def transition(
+        self, job_id: str, to: JobStatus, *, error: str | None = None, runtime: Runtime | None = None
+    ) -> bool: ...
     def finish(
         self,
         job_id: str,
@@ -108,7 +110,9 @@ class JobRegistry(Protocol):
         error: str | None,
         accounting: Accounting | None = None,
     ) -> bool: ...
-    def update_runtime(self, job_id: str, **runtime: Any) -> None: ...
+    def update_runtime(
+        self, job_id: str, patch: Runtime, *, versions: dict[str, str] | None = None
+    ) -> None: ...
     def request_cancel(self, job_id: str) -> None: ...
     def cancel_requested(self, job_id: str) -> bool: ...
     def projects(self) -> list[tuple[str, str]]: ...

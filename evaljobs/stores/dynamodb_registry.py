@@ -14,18 +14,37 @@ step when a deployment outgrows that).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Collection
 from typing import Any
 
+from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_incrementing, wait_none
+from tenacity.wait import wait_base
+
 from evaljobs.errors import JobNotFoundError
-from evaljobs.records import ALLOWED_TRANSITIONS, Accounting, BenchmarkResult, JobRecord, JobStatus, utcnow
+from evaljobs.records import (
+    ALLOWED_TRANSITIONS,
+    Accounting,
+    BenchmarkResult,
+    JobRecord,
+    JobStatus,
+    Runtime,
+    transitioned,
+    utcnow,
+)
 from evaljobs.settings import Settings
 from evaljobs.stores.aws import aws_client
 
 __all__ = ["DynamoRegistry", "create_jobs_table"]
 
-_RETRIES = 20
+_ATTEMPTS = 20
+"""Tries of one conditional write before giving up on a job that many writers change at once."""
+
+
+def _retrying(retried: Any, wait: wait_base | None = None) -> Retrying:
+    """Try again on `retried` (a botocore client's exception class), `_ATTEMPTS` times in all."""
+    return Retrying(
+        stop=stop_after_attempt(_ATTEMPTS), wait=wait or wait_none(), retry=retry_if_exception_type(retried)
+    )
 
 
 def create_jobs_table(client: Any, name: str) -> None:
@@ -89,7 +108,8 @@ class DynamoRegistry:
         change: Callable[[JobRecord, list[BenchmarkResult]], tuple[JobRecord, list[BenchmarkResult]] | None],
     ) -> bool:
         """Read, change, write if nobody wrote in between (else re-read); False if `change` refuses."""
-        for _ in range(_RETRIES):
+
+        def attempt() -> bool:
             item = self._get_item(job_id)
             record, results, version = self._load(item)
             changed = change(record, results)
@@ -97,18 +117,20 @@ class DynamoRegistry:
                 return False
             new_item = self._item(*changed, version + 1)
             new_item["cancel_requested"] = item.get("cancel_requested", {"BOOL": False})
-            try:
-                self.client.put_item(
-                    TableName=self.table,
-                    Item=new_item,
-                    ConditionExpression="#version = :v",
-                    ExpressionAttributeNames={"#version": "version"},
-                    ExpressionAttributeValues={":v": {"N": str(version)}},
-                )
-                return True
-            except self.client.exceptions.ConditionalCheckFailedException:
-                continue
-        raise RuntimeError(f"job {job_id}: too many concurrent writers")
+            # ConditionalCheckFailedException: somebody wrote in between; re-read at once
+            self.client.put_item(
+                TableName=self.table,
+                Item=new_item,
+                ConditionExpression="#version = :v",
+                ExpressionAttributeNames={"#version": "version"},
+                ExpressionAttributeValues={":v": {"N": str(version)}},
+            )
+            return True
+
+        try:
+            return _retrying(self.client.exceptions.ConditionalCheckFailedException)(attempt)
+        except RetryError as exc:
+            raise RuntimeError(f"job {job_id}: too many concurrent writers") from exc
 
     # -- JobRegistry -----------------------------------------------------------------------
 
@@ -133,7 +155,8 @@ class DynamoRegistry:
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
-        for attempt in range(_RETRIES):
+
+        def attempt() -> JobRecord:
             try:
                 self.client.transact_write_items(TransactItems=[key, new])
                 return record
@@ -145,9 +168,16 @@ class DynamoRegistry:
                     )
                     if "Item" in existing:
                         return self.get(existing["Item"]["job_id"]["S"])
-                # a concurrent transaction on the same key (TransactionConflict): try again shortly
-                time.sleep(0.02 * (attempt + 1))
-        raise RuntimeError(f"idempotency key {idempotency_key!r}: too many concurrent writers")
+                raise  # a concurrent transaction on the same key (TransactionConflict): try again shortly
+
+        # waits 0.02 s, 0.04 s, 0.06 s, … between tries
+        retrying = _retrying(
+            self.client.exceptions.TransactionCanceledException, wait_incrementing(start=0.02, increment=0.02)
+        )
+        try:
+            return retrying(attempt)
+        except RetryError as exc:
+            raise RuntimeError(f"idempotency key {idempotency_key!r}: too many concurrent writers") from exc
 
     def get(self, job_id: str) -> JobRecord:
         """The job with that id, or JobNotFoundError."""
@@ -187,20 +217,18 @@ class DynamoRegistry:
         wanted.sort(key=lambda i: i["created_at"]["S"], reverse=not oldest_first)
         return [self._load(item)[0] for item in wanted[:limit]]
 
-    def transition(self, job_id: str, to: JobStatus, **fields: Any) -> bool:
-        """Move a job to `to` if that is legal from its current status; False otherwise."""
+    def transition(
+        self, job_id: str, to: JobStatus, *, error: str | None = None, runtime: Runtime | None = None
+    ) -> bool:
+        """Move a job to `to` if that is legal from its current status (merging `runtime` and
+        setting `error` in the same write); False otherwise."""
 
         def change(
             record: JobRecord, results: list[BenchmarkResult]
         ) -> tuple[JobRecord, list[BenchmarkResult]] | None:
             if to not in ALLOWED_TRANSITIONS[record.status]:
                 return None
-            updated = record.model_copy(update={"status": to, **fields})
-            if to is JobStatus.RUNNING and updated.started_at is None:
-                updated.started_at = utcnow()
-            if to.terminal:
-                updated.finished_at = utcnow()
-            return updated, results
+            return transitioned(record, to, error, runtime), results
 
         return self._mutate(job_id, change)
 
@@ -225,17 +253,16 @@ class DynamoRegistry:
 
         return self._mutate(job_id, change)
 
-    def update_runtime(self, job_id: str, **runtime: Any) -> None:
-        """Merge runner facts (pid, paths, versions) into the job."""
-        versions = runtime.pop("versions", None)
+    def update_runtime(self, job_id: str, patch: Runtime, *, versions: dict[str, str] | None = None) -> None:
+        """Merge the fields `patch` sets (and `versions`) into the job, in one conditional write."""
 
         def change(
             record: JobRecord, results: list[BenchmarkResult]
         ) -> tuple[JobRecord, list[BenchmarkResult]] | None:
-            record.runtime.update(runtime)
-            if versions:
-                record.versions.update(versions)
-            return record, results
+            runtime = record.runtime.merged(patch)
+            return record.model_copy(
+                update={"runtime": runtime, "versions": {**record.versions, **(versions or {})}}
+            ), results
 
         self._mutate(job_id, change)
 

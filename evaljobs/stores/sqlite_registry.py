@@ -12,7 +12,6 @@ import sqlite3
 from collections.abc import Collection
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
 
 from evaljobs.errors import JobNotFoundError
 from evaljobs.records import (
@@ -21,6 +20,8 @@ from evaljobs.records import (
     BenchmarkResult,
     JobRecord,
     JobStatus,
+    Runtime,
+    transitioned,
     utcnow,
 )
 from evaljobs.stores.sqlite_db import connect, transaction
@@ -170,19 +171,17 @@ class SqliteRegistry:
             raise JobNotFoundError(f"no job {job_id!r}")
         return JobRecord.model_validate_json(row[0])
 
-    def transition(self, job_id: str, to: JobStatus, **fields: Any) -> bool:
-        """Move a job to `to` if that is legal from its current status; False otherwise."""
+    def transition(
+        self, job_id: str, to: JobStatus, *, error: str | None = None, runtime: Runtime | None = None
+    ) -> bool:
+        """Move a job to `to` if that is legal from its current status (merging `runtime` and
+        setting `error` in the same write); False otherwise."""
         with self._tx() as db:
             record = self._row(db, job_id)
             current = record.status
             if to not in ALLOWED_TRANSITIONS[current]:
                 return False
-            record = record.model_copy(update={"status": to, **fields})
-            if to is JobStatus.RUNNING and record.started_at is None:
-                record.started_at = utcnow()
-            if to.terminal:
-                record.finished_at = utcnow()
-            return self._update(db, record, current)
+            return self._update(db, transitioned(record, to, error, runtime), current)
 
     def finish(
         self,
@@ -209,14 +208,16 @@ class SqliteRegistry:
             )
             return self._update(db, record, current)
 
-    def update_runtime(self, job_id: str, **runtime: Any) -> None:
-        """Merge runner facts (pid, paths, versions) into the job."""
+    def update_runtime(self, job_id: str, patch: Runtime, *, versions: dict[str, str] | None = None) -> None:
+        """Merge the fields `patch` sets (and `versions`) into the job, in one write."""
         with self._tx() as db:
             record = self._row(db, job_id)
-            versions = runtime.pop("versions", None)
-            record.runtime.update(runtime)
-            if versions:
-                record.versions.update(versions)
+            record = record.model_copy(
+                update={
+                    "runtime": record.runtime.merged(patch),
+                    "versions": {**record.versions, **(versions or {})},
+                }
+            )
             db.execute("UPDATE jobs SET doc = ? WHERE id = ?", (self._doc(record), job_id))
 
     def request_cancel(self, job_id: str) -> None:

@@ -2,7 +2,8 @@
 
 Outgoing webhooks carry `X-Evaljobs-Signature: sha256=<hex HMAC-SHA256 of the body>` and
 are retried with exponential backoff (tenacity); every attempt is a line in the delivery
-log. A sink that fails never fails the job: the runner logs it and goes on.
+log. Each target is tried on its own: one receiver being down does not stop the others
+(`CompletionEventSink` is the result sink that sends the event, last of all).
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ import httpx
 from tenacity import RetryError, retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from evaljobs.events import completion_event, validate_event
-from evaljobs.records import JobRecord, utcnow
+from evaljobs.records import JobRecord, Runtime, utcnow
 from evaljobs.settings import Settings
 from evaljobs.stores.aws import aws_client
+from runners.sinks.base import SinkContext
 
 __all__ = [
+    "CompletionEventSink",
     "EventBridgeSink",
     "EventSink",
     "JsonlOutbox",
@@ -185,18 +188,26 @@ def sinks_for(settings: Settings) -> list[EventSink]:
 
 def emit_completion(
     job: JobRecord, settings: Settings, say: Callable[[str], None], sinks: list[EventSink] | None = None
-) -> dict[str, Any] | None:
-    """Build, validate and send the job's completion event; returns it (None if it was invalid)."""
+) -> dict[str, Any]:
+    """Build, validate and send the job's completion event to every target; returns it.
+
+    An invalid event raises (nothing is sent); a target that fails is said and skipped.
+    """
     payload = completion_event(job).model_dump(mode="json")
-    try:
-        validate_event(payload)
-    except Exception as exc:
-        say(f"completion event not sent: {exc}")
-        log.exception("invalid completion event for %s", job.id)
-        return None
+    validate_event(payload)
     for sink in sinks if sinks is not None else sinks_for(settings):
         try:
             sink.send(payload)
         except Exception as exc:  # noqa: BLE001 - a receiver being down must not fail an evaluated job
             say(f"completion event to {type(sink).__name__} failed: {exc}")
     return payload
+
+
+class CompletionEventSink:
+    """The job's completion event, to the outbox and every configured target."""
+
+    name = "completion-event"
+
+    def write(self, job: JobRecord, ctx: SinkContext) -> Runtime | None:
+        emit_completion(job, ctx.settings, ctx.say)
+        return None

@@ -16,11 +16,11 @@ from typing import Any
 
 import yaml
 
-from evaljobs.records import Accounting, BenchmarkResult, JobRecord
-from evaljobs.spec import JobSpec
+from evaljobs.records import Accounting, BenchmarkResult, JobRecord, Runtime, WandbRun
 from evaljobs.wandb_config import to_wandb_config
+from runners.sinks.base import SinkContext
 
-__all__ = ["summary_of", "wandb_mode", "write_wandb_run"]
+__all__ = ["WandbSink", "summary_of", "wandb_mode", "write_wandb_run"]
 
 
 def wandb_mode(setting: str) -> str:
@@ -53,16 +53,11 @@ def summary_of(results: list[BenchmarkResult], accounting: Accounting | None = N
     return summary
 
 
-def write_wandb_run(
-    record: JobRecord,
-    spec: JobSpec,
-    results: list[BenchmarkResult],
-    job_dir: Path,
-    mode: str,
-    accounting: Accounting | None = None,
-) -> dict[str, str]:
-    """Log the job as a W&B run; returns what the registry keeps (run id, dir, url)."""
+def write_wandb_run(record: JobRecord, job_dir: Path, mode: str) -> WandbRun:
+    """Log the finished job as a W&B run; returns what the registry keeps (run id, dir, url)."""
     import wandb
+
+    spec, results = record.spec, record.results
 
     staging = job_dir / "wandb-files"  # saved under `evaljobs/`, clear of W&B's own config.yaml
     files = staging / "evaljobs"
@@ -88,12 +83,29 @@ def write_wandb_run(
         settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
     )
     try:
-        run.summary.update(summary_of(results, accounting))
+        run.summary.update(summary_of(results, record.accounting))
         for path in sorted(p for p in files.rglob("*") if p.is_file()):
             run.save(str(path), base_path=str(staging), policy="now")
-        info = {"wandb_run_id": run.id, "wandb_dir": str(Path(run.dir).parent), "wandb_mode": mode}
-        if mode == "online" and run.url:
-            info["wandb_url"] = run.url
+        info = WandbRun(
+            run_id=run.id,
+            dir=str(Path(run.dir).parent),
+            mode=mode,
+            url=run.url if mode == "online" and run.url else None,
+        )
     finally:
         run.finish()
     return info
+
+
+class WandbSink:
+    """One W&B run per job (offline without credentials); skipped when W&B is disabled."""
+
+    name = "wandb"
+
+    def write(self, job: JobRecord, ctx: SinkContext) -> Runtime | None:
+        mode = wandb_mode(ctx.settings.wandb_mode)
+        if mode == "disabled":
+            return None
+        info = write_wandb_run(job, ctx.folder, mode)
+        ctx.say(f"W&B run {info.run_id} ({mode}) in {info.dir}")
+        return Runtime(wandb=info)

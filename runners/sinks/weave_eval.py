@@ -1,18 +1,18 @@
 """Each benchmark of a job as a Weave evaluation (per-sample predictions and scores, summary
-with stderr). Weave has no offline mode: without a W&B key, or with the server unreachable,
-the job goes on and records why Weave was skipped. Never fails a job.
+with stderr), and the project's Weave leaderboard. Weave has no offline mode: without a W&B
+key the sink records why it skipped; an unreachable server is a sink failure (recorded on the
+job by the sinks' one error policy).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import Any
 
-from evaljobs.records import BenchmarkResult, JobRecord
-from evaljobs.settings import Settings
+from evaljobs.records import BenchmarkResult, JobRecord, Runtime
+from runners.sinks.base import SinkContext
 
-__all__ = ["leaderboard_columns", "merge_columns", "write_weave"]
+__all__ = ["WeaveSink", "leaderboard_columns", "merge_columns"]
 
 
 def _samples(result: BenchmarkResult) -> list[Any]:
@@ -77,30 +77,31 @@ def _publish_leaderboard(project: str, columns: list[dict[str, Any]]) -> str:
     return str(weave.publish(board, name=name).uri())
 
 
-def write_weave(
-    record: JobRecord, results: list[BenchmarkResult], settings: Settings, say: Callable[[str], None]
-) -> dict[str, Any]:
-    """Log the job's benchmarks to Weave project `entity/project`; returns what to record."""
-    if settings.weave == "off":
-        return {"weave": "skipped: EVALJOBS_WEAVE=off"}
-    if not os.environ.get("WANDB_API_KEY"):
-        return {"weave": "skipped: no WANDB_API_KEY (Weave has no offline mode)"}
-    try:
+class WeaveSink:
+    """Each benchmark as a Weave evaluation in `entity/project`, and the project's leaderboard."""
+
+    name = "weave"
+
+    def write(self, job: JobRecord, ctx: SinkContext) -> Runtime | None:
+        if ctx.settings.weave == "off":
+            return Runtime(weave="skipped: EVALJOBS_WEAVE=off")
+        if not os.environ.get("WANDB_API_KEY"):
+            return Runtime(weave="skipped: no WANDB_API_KEY (Weave has no offline mode)")
         import weave
         from weave.trace.refs import ObjectRef
         from weave.trace.weave_client import get_ref  # type: ignore[attr-defined]
 
         from evaljobs.compare import sample_value
 
-        project = f"{record.entity}/{record.project}"
+        project = f"{job.entity}/{job.project}"
         weave.init(project)
         columns: list[dict[str, Any]] = []
-        for result in results:
+        for result in job.results:
             logger = weave.EvaluationLogger(
-                name=f"{record.id}-{result.benchmark}",
-                model=record.model.replace("/", "_").replace(":", "_"),
+                name=f"{job.id}-{result.benchmark}",
+                model=job.model.replace("/", "_").replace(":", "_"),
                 dataset=result.benchmark,
-                eval_attributes={"job_id": record.id, "scoring": result.scoring},
+                eval_attributes={"job_id": job.id, "scoring": result.scoring},
             )
             for sample in _samples(result):
                 prediction = logger.log_prediction(
@@ -121,10 +122,6 @@ def write_weave(
             ref = get_ref(logger._pseudo_evaluation)
             if isinstance(ref, ObjectRef):
                 columns += leaderboard_columns(result, ref.uri())
-        board = _publish_leaderboard(record.project, columns)
-        say(f"Weave: {len(results)} evaluation(s) logged to {project}; leaderboard {board}")
-        return {"weave": "logged", "weave_project": project, "weave_leaderboard": board}
-    except Exception as exc:  # noqa: BLE001 - Weave unreachable or refusing must not fail an evaluated job
-        reason = f"skipped: {type(exc).__name__}: {exc}"[:500]
-        say(f"Weave {reason}")
-        return {"weave": reason}
+        board = _publish_leaderboard(job.project, columns)
+        ctx.say(f"Weave: {len(job.results)} evaluation(s) logged to {project}; leaderboard {board}")
+        return Runtime(weave="logged", weave_project=project, weave_leaderboard=board)

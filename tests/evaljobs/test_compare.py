@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from evaljobs.compare import compare_jobs
-from evaljobs.records import BenchmarkResult, JobRecord, JobStatus
+from evaljobs.records import BenchmarkResult, JobRecord, JobStatus, Runtime
+from evaljobs.spec import JobSpec
 
 N = 200
 
@@ -44,7 +45,7 @@ def job(job_id: str, log_path: str) -> JobRecord:
         entity="e",
         project="p",
         model="m",
-        spec={},
+        spec={"model": {"api": {"model": "openai/m"}}, "benchmarks": ["boolq"]},
         status=JobStatus.SUCCEEDED,
         results=[
             BenchmarkResult(
@@ -141,7 +142,13 @@ def test_a_job_naming_a_baseline_carries_the_comparison_into_its_event(
     registry = SqliteRegistry(get_settings().db_path)
 
     def finished(job_id: str, log: str, spec: dict[str, object]) -> JobRecord:
-        record = job(job_id, log).model_copy(update={"spec": spec})
+        record = job(job_id, log).model_copy(
+            update={
+                "spec": JobSpec.model_validate(
+                    {"model": {"api": {"model": "openai/m"}}, "benchmarks": ["boolq"], **spec}
+                )
+            }
+        )
         registry.create(record.model_copy(update={"status": JobStatus.QUEUED, "results": []}))
         registry.transition(job_id, JobStatus.RUNNING)
         registry.finish(job_id, JobStatus.SUCCEEDED, record.results, None)
@@ -152,11 +159,11 @@ def test_a_job_naming_a_baseline_carries_the_comparison_into_its_event(
     latest = finished("job-bbbbbbbbbbbb", logs["rerun"], {"baseline": "project"})
     candidate = finished("job-cccccccccccc", logs["worse"], {"baseline": "project"})
     same = compare_with_baseline(latest, registry)
-    assert same is not None and same["baseline"] == "job-aaaaaaaaaaaa" and same["regressed"] is False
+    assert same is not None and same.baseline == "job-aaaaaaaaaaaa" and same.regressed is False
     worse = compare_with_baseline(candidate, registry)
-    assert worse is not None and worse["baseline"] == "job-bbbbbbbbbbbb" and worse["regressed"] is True
+    assert worse is not None and worse.baseline == "job-bbbbbbbbbbbb" and worse.regressed is True
     assert compare_with_baseline(registry.get("job-aaaaaaaaaaaa"), registry) is None
-    registry.update_runtime(candidate.id, comparison=worse)
+    registry.update_runtime(candidate.id, Runtime(comparison=worse))
     event = completion_event(registry.get(candidate.id)).model_dump(mode="json")
     validate_event(event)
     assert (event["baseline"], event["regressed"]) == ("job-bbbbbbbbbbbb", True)

@@ -37,7 +37,7 @@ def finished_job() -> JobRecord:
         project="evals",
         model="gemma-270m:v3",
         status=JobStatus.SUCCEEDED,
-        spec={"model": {"api": {"model": "openai/x", "api_key": "secret://KEY"}}},
+        spec={"model": {"api": {"model": "openai/x", "api_key": "secret://KEY"}}, "benchmarks": ["boolq"]},
         trigger=Trigger(
             kind="webhook",
             detail={"policy": "p", "event": {"artifact_version_string": "team-a/p/gemma-270m:v3", "x": 1}},

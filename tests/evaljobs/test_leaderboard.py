@@ -17,7 +17,12 @@ def finished(
             entity="e",
             project=project,
             model=f"m-{job_id}",
-            spec={"limit": 10, "leaderboard": leaderboard},
+            spec={
+                "model": {"api": {"model": "openai/m"}},
+                "benchmarks": ["boolq"],
+                "limit": 10,
+                "leaderboard": leaderboard,
+            },
         )
     )
     reg.transition(job_id, JobStatus.RUNNING)

@@ -79,7 +79,7 @@ def test_fires_once_per_tick(scheduled: tuple[Scheduler, Clock, Services, Record
         "tick": "2026-11-02T02:00:00+00:00",
         "missed": 0,
     }
-    assert (job.entity, job.project, job.spec["limit"]) == ("team-a", "nightly", 50)
+    assert (job.entity, job.project, job.spec.limit) == ("team-a", "nightly", 50)
     assert [d.outcome for d in services.triggers.deliveries()] == ["started", "started"]
 
 

@@ -105,4 +105,4 @@ def test_wandb_config_form_is_accepted(home: Path, tmp_path: Path) -> None:
     ckpt = write_checkpoint(tmp_path / "ckpt")
     registry, executor = SqliteRegistry(tmp_path / "r.sqlite3"), RecordingExecutor()
     job = submit({"tasks": ["boolq", "piqa"], "limit": 3, "artifact_path": str(ckpt)}, registry, executor)
-    assert registry.get(job.id).spec["benchmarks"] == ["boolq", "piqa"]
+    assert registry.get(job.id).spec.benchmarks == ["boolq", "piqa"]

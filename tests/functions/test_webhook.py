@@ -77,8 +77,8 @@ def test_signed_event_for_a_matching_policy_starts_one_job(
     assert body["outcome"] == "started" and body["policies"] == [POLICY.name]
     job = api.registry.get(body["jobs"][0])
     assert job.trigger.kind == "webhook" and job.trigger.detail["event"] == EVENT
-    assert job.spec["model"]["checkpoint"]["uri"] == "team-a/pretrain/gemma-270m:v3"
-    assert (job.entity, job.project, job.spec["limit"]) == ("team-a", "evals", 20)
+    assert job.spec.checkpoint is not None and job.spec.checkpoint.uri == "team-a/pretrain/gemma-270m:v3"
+    assert (job.entity, job.project, job.spec.limit) == ("team-a", "evals", 20)
     assert job.model == "gemma-270m:v3"
 
 

@@ -12,8 +12,9 @@ import pytest
 from evaljobs.events import validate_event
 from evaljobs.settings import Settings
 from infra.aws_resources import provision
-from runners.artifacts import download_s3_prefix, upload_job_logs
+from runners.artifacts import download_s3_prefix
 from runners.sinks.completion_event import EventBridgeSink, SnsSink, SqsSink, sinks_for
+from runners.sinks.eval_logs import upload_job_logs
 from tests.evaljobs.test_events import finished_job
 
 

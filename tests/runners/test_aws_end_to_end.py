@@ -96,7 +96,7 @@ def test_job_on_aws_adapters_leaks_no_secret(
     bucket = resources["EVALJOBS_EVAL_LOGS_BUCKET"]
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"jobs/{job.id}/")["Contents"]]
     assert f"jobs/{job.id}/job.log" in keys and sum(k.endswith(".eval") for k in keys) == 2
-    assert ended.runtime["eval_logs_uri"] == f"s3://{bucket}/jobs/{job.id}/"
+    assert ended.runtime.eval_logs_uri == f"s3://{bucket}/jobs/{job.id}/"
     sqs = boto3.client("sqs", endpoint_url=aws_endpoint, region_name="us-east-1")
     messages = sqs.receive_message(QueueUrl=resources["COMPLETIONS_QUEUE_URL"], WaitTimeSeconds=5)["Messages"]
     [event] = [json.loads(m["Body"]) for m in messages]

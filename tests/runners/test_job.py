@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from evaljobs.records import JobRecord, JobStatus
+from evaljobs.records import JobRecord, JobStatus, Runtime
 from evaljobs.settings import get_settings
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 from runners.job import run_job
@@ -20,7 +20,7 @@ def test_a_job_whose_runner_died_is_taken_over(home: Path) -> None:
     registry = SqliteRegistry(settings.db_path)
     registry.create(JobRecord(id="job-dead", entity="local", project="p", model="m", spec=API_JOB))
     registry.transition("job-dead", JobStatus.RUNNING)
-    registry.update_runtime("job-dead", pid=2**22 + 12345)  # no such process
+    registry.update_runtime("job-dead", Runtime(pid=2**22 + 12345))  # no such process
     status = run_job("job-dead", registry, settings)
     assert status is JobStatus.FAILED  # nothing listens on port 9; the point is it ran again
     log = (settings.jobs_dir / "job-dead" / "job.log").read_text()

@@ -11,19 +11,19 @@ import sys
 import time
 from pathlib import Path
 
-from evaljobs.records import JobRecord, JobStatus
+from evaljobs.records import JobRecord, JobStatus, Runtime
 from evaljobs.settings import Settings, get_settings
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 from runners.worker_pool import WorkerPool
 
 FAKE_RUNNER = """
 import os, sys, time
-from evaljobs.records import JobStatus
+from evaljobs.records import JobStatus, Runtime
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 registry = SqliteRegistry(__import__("pathlib").Path(sys.argv[1]))
 job = registry.get(sys.argv[2])
-if not registry.transition(job.id, JobStatus.RUNNING, runtime={"pid": os.getpid()}):
-    registry.update_runtime(job.id, pid=os.getpid(), resumed=True)
+if not registry.transition(job.id, JobStatus.RUNNING, runtime=Runtime(pid=os.getpid())):
+    registry.update_runtime(job.id, Runtime(pid=os.getpid(), resumed=True))
 time.sleep(float(sys.argv[3]))
 registry.finish(job.id, JobStatus.SUCCEEDED, [], None)
 """
@@ -43,7 +43,13 @@ def fake_spawn(seconds: float, spawned: list[str] | None = None):  # type: ignor
 def queue(registry: SqliteRegistry, n: int) -> list[str]:
     ids = []
     for i in range(n):
-        record = JobRecord(id=f"job-{i:012d}", entity="e", project="p", model="m", spec={})
+        record = JobRecord(
+            id=f"job-{i:012d}",
+            entity="e",
+            project="p",
+            model="m",
+            spec={"model": {"api": {"model": "openai/m"}}, "benchmarks": ["boolq"]},
+        )
         registry.create(record)
         ids.append(record.id)
         time.sleep(0.002)  # distinct created_at: queue order is creation order
@@ -85,12 +91,12 @@ def test_a_restarted_pool_adopts_live_runners_resumes_dead_ones_and_takes_the_qu
     # `dead` was running under a runner that has since died (pid of a finished process)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    registry.transition(dead, JobStatus.RUNNING, runtime={"pid": gone.pid})
+    registry.transition(dead, JobStatus.RUNNING, runtime=Runtime(pid=gone.pid))
 
     restarted = WorkerPool(registry, settings, size=2, spawn=fake_spawn(0.2))  # the old pool is gone
     assert restarted.fill() == [dead]  # live runner counted against the limit; the orphan resumed first
     wait_for(lambda: registry.get(dead).status is JobStatus.SUCCEEDED)
-    assert registry.get(dead).runtime.get("resumed") is True
+    assert registry.get(dead).runtime.resumed is True
     restarted.wait(30)  # its runner has exited
     assert restarted.fill() == [waiting]
     restarted.wait(30)

@@ -6,7 +6,16 @@ from pathlib import Path
 import pytest
 
 from evaljobs.errors import JobNotFoundError
-from evaljobs.records import Accounting, BenchmarkResult, JobRecord, JobStatus, MetricValue, Rates, Trigger
+from evaljobs.records import (
+    Accounting,
+    BenchmarkResult,
+    JobRecord,
+    JobStatus,
+    MetricValue,
+    Rates,
+    Runtime,
+    Trigger,
+)
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
 from evaljobs.stores.sqlite_registry import SqliteRegistry
@@ -23,8 +32,17 @@ def registry(request: pytest.FixtureRequest, tmp_path: Path) -> JobRegistry:
     return DynamoRegistry(new_table(endpoint), Settings(aws_endpoint_url=endpoint))
 
 
+SPEC = {"model": {"api": {"model": "openai/m"}}, "benchmarks": ["boolq"]}
+
+
 def record(job_id: str = "job-1", project: str = "p") -> JobRecord:
-    return JobRecord(id=job_id, entity="e", project=project, model="m", spec={"benchmarks": ["boolq"]})
+    return JobRecord(
+        id=job_id,
+        entity="e",
+        project=project,
+        model="m",
+        spec={"model": {"api": {"model": "openai/m"}}, "benchmarks": ["boolq"]},
+    )
 
 
 def test_create_get_list(registry: JobRegistry) -> None:
@@ -77,9 +95,9 @@ def test_finish_writes_results_and_status_together(tmp_path: Path) -> None:
 def test_runtime_and_cancel_flag(registry: JobRegistry) -> None:
     reg = registry
     reg.create(record())
-    reg.update_runtime("job-1", pid=123, versions={"inspect-ai": "0.3"})
+    reg.update_runtime("job-1", Runtime(pid=123), versions={"inspect-ai": "0.3"})
     job = reg.get("job-1")
-    assert job.runtime["pid"] == 123 and job.versions["inspect-ai"] == "0.3"
+    assert job.runtime.pid == 123 and job.versions["inspect-ai"] == "0.3"
     assert not reg.cancel_requested("job-1")
     reg.request_cancel("job-1")
     assert reg.cancel_requested("job-1")
@@ -123,7 +141,7 @@ def test_filters_by_entity_and_trigger_and_order(registry: JobRegistry) -> None:
     for i, (entity, kind) in enumerate([("a", "cli"), ("b", "webhook"), ("a", "cron")]):
         registry.create(
             JobRecord(
-                id=f"job-{i}", entity=entity, project="p", model="m", spec={}, trigger=Trigger(kind=kind)
+                id=f"job-{i}", entity=entity, project="p", model="m", spec=SPEC, trigger=Trigger(kind=kind)
             )
         )
         time.sleep(0.002)
@@ -134,8 +152,24 @@ def test_filters_by_entity_and_trigger_and_order(registry: JobRegistry) -> None:
     assert registry.projects() == [("a", "p"), ("b", "p")]
 
 
+# eight independent runtime fields, each written by its own thread
+FIELDS = [
+    "host",
+    "modal_call_id",
+    "job_dir",
+    "checkpoint",
+    "weave",
+    "weave_project",
+    "weave_leaderboard",
+    "eval_logs_uri",
+]
+
+
 def test_concurrent_runtime_updates_are_not_lost(registry: JobRegistry) -> None:
     registry.create(record())
     with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: registry.update_runtime("job-1", **{f"k{i}": i}), range(8)))
-    assert {f"k{i}" for i in range(8)} <= registry.get("job-1").runtime.keys()
+        list(pool.map(lambda i: registry.update_runtime("job-1", Runtime(**{FIELDS[i]: f"v{i}"})), range(8)))
+    runtime = registry.get("job-1").runtime
+    assert {name: getattr(runtime, name) for name in FIELDS} == {
+        name: f"v{i}" for i, name in enumerate(FIELDS)
+    }

@@ -1,4 +1,5 @@
-"""Weave at its boundary: skipped (and recorded) without a key or a reachable server."""
+"""Weave at its boundary: skipped (and recorded) without a key; an unreachable server is a
+sink failure recorded on the job, never raised."""
 
 from __future__ import annotations
 
@@ -7,26 +8,36 @@ from pathlib import Path
 
 import pytest
 
-from evaljobs.records import BenchmarkResult, JobRecord
-from evaljobs.settings import get_settings
-from runners.sinks.weave_eval import write_weave
+from evaljobs.records import BenchmarkResult, JobRecord, JobStatus, Runtime
+from evaljobs.settings import Settings, get_settings
+from evaljobs.stores.sqlite_registry import SqliteRegistry
+from runners.sinks import SinkContext, WeaveSink, run_sinks
 
-RECORD = JobRecord(id="job-1", entity="e", project="p", model="m", spec={})
+SPEC = {"model": {"api": {"model": "openai/m"}}, "benchmarks": ["boolq"]}
 RESULTS = [BenchmarkResult(benchmark="boolq", task="t", status="success")]
+RECORD = JobRecord(id="job-1", entity="e", project="p", model="m", spec=SPEC, results=RESULTS)
+
+
+def _context(settings: Settings, said: list[str]) -> SinkContext:
+    registry = SqliteRegistry(settings.db_path)
+    registry.create(RECORD.model_copy(update={"results": []}))
+    registry.transition(RECORD.id, JobStatus.RUNNING)
+    registry.finish(RECORD.id, JobStatus.SUCCEEDED, RESULTS, None)
+    return SinkContext(registry, settings, settings.jobs_dir / RECORD.id, said.append)
 
 
 def test_skipped_without_a_key(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     said: list[str] = []
-    assert write_weave(RECORD, RESULTS, get_settings(), said.append) == {
-        "weave": "skipped: no WANDB_API_KEY (Weave has no offline mode)"
-    }
+    assert WeaveSink().write(RECORD, _context(get_settings(), said)) == Runtime(
+        weave="skipped: no WANDB_API_KEY (Weave has no offline mode)"
+    )
 
 
 def test_skipped_when_switched_off(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
     settings = get_settings().model_copy(update={"weave": "off"})
-    assert write_weave(RECORD, RESULTS, settings, lambda _: None) == {"weave": "skipped: EVALJOBS_WEAVE=off"}
+    assert WeaveSink().write(RECORD, _context(settings, [])) == Runtime(weave="skipped: EVALJOBS_WEAVE=off")
 
 
 def test_an_unreachable_server_is_recorded_not_raised(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,8 +45,10 @@ def test_an_unreachable_server_is_recorded_not_raised(home: Path, monkeypatch: p
     monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")
     said: list[str] = []
     start = time.monotonic()
-    info = write_weave(RECORD, RESULTS, get_settings(), said.append)
-    assert info["weave"].startswith("skipped: ") and said and said[0].startswith("Weave skipped")
+    context = _context(get_settings(), said)
+    job = run_sinks([WeaveSink()], RECORD.id, context)
+    assert [f.sink for f in job.runtime.sink_failures] == ["weave"] and job.status is JobStatus.SUCCEEDED
+    assert said and said[0].startswith("weave failed")
     assert time.monotonic() - start < 120
 
 
