@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 from typing import Protocol
 
 from evaljobs.records import JobStatus, Runtime
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
+from runners.processes import spawn_runner
 
 __all__ = [
     "Executor",
@@ -24,8 +23,6 @@ __all__ = [
     "ModalExecutor",
     "cancel_job",
     "get_executor",
-    "runner_alive",
-    "spawn_runner",
 ]
 
 
@@ -43,34 +40,6 @@ class LocalExecutor:
 
     def dispatch(self, job_id: str) -> None:
         spawn_runner(self.settings, job_id)
-
-
-def spawn_runner(settings: Settings, job_id: str) -> subprocess.Popen[bytes]:
-    """Start `python -m runners.job ID` detached (its own session: it outlives the caller)."""
-    folder = settings.jobs_dir / job_id
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / "runner.out").open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "runners.job", job_id],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-            env={**os.environ, "EVALJOBS_HOME": str(settings.home.resolve())},
-        )
-
-
-def runner_alive(pid: object) -> bool:
-    """True when the runner process `pid` exists."""
-    if not pid:
-        return False
-    try:
-        os.kill(int(str(pid)), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class InlineExecutor:

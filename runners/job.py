@@ -28,7 +28,7 @@ from evaljobs.settings import Settings, get_settings
 from evaljobs.spec import JobSpec
 from evaljobs.stores import JobRegistry, open_registry
 from runners.datasets_source import activate, mirror_revision, parse_source
-from runners.executor import runner_alive
+from runners.processes import runner_alive
 from runners.sinks import SinkContext, default_sinks, run_sinks
 
 __all__ = ["JobCancelled", "job_dir", "main", "run_job"]

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from evaljobs.records import JobStatus
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
-from runners.executor import runner_alive, spawn_runner
+from runners.processes import runner_alive, spawn_runner
 
 __all__ = ["WorkerPool"]
 
