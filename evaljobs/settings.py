@@ -80,7 +80,28 @@ class Settings(BaseSettings):
     """Price of one model-server hour; overrides gpu_count × gpu_hour_usd (0 on CPU)."""
 
     secrets_file: Path | None = None
-    """Optional dotenv-style file that `secret://NAME` references resolve against."""
+    """Dotenv file that `secret://NAME` resolves against in single-user CLI runs with
+    `secrets_from_env` (never in the served API)."""
+
+    secrets_from_env: bool = False
+    """Single-user CLI runs on your own machine: let `secret://NAME` also read your environment
+    (and `secrets_file`). The served API and its runners ignore it: there a job's secrets come
+    only from its entity's secret store."""
+
+    secrets_key: str | None = None
+    """Key (urlsafe base64 of 32 bytes) that encrypts the SQLite secret store; without it a key file
+    `secrets.key` (mode 0600) is created in `home`."""
+
+    allowed_hosts: str = ""
+    """Hosts a job's `base_url` may name (hosted model, grader), comma-separated globs;
+    `entity:pattern` allows a host for one entity only. Empty: only loopback, if allowed."""
+
+    allow_loopback: bool = True
+    """Let jobs reach loopback (localhost) URLs: the embedded default serves models there. Turn
+    it off on a shared deployment. Link-local and cloud metadata addresses are always refused."""
+
+    secrets_prefix: str = "evaljobs"
+    """AWS Secrets Manager names are `PREFIX/ENTITY/NAME` (the secret store beside a DynamoDB registry)."""
 
     max_connections: int = 8
     """Concurrent requests inspect-ai sends to the model server."""

@@ -9,22 +9,25 @@ from evaljobs.stores.base import (
     Delivery,
     JobRegistry,
     Principal,
+    SecretStore,
     TriggerStore,
     WebhookCredential,
     hash_token,
 )
-from evaljobs.stores.factory import Stores, open_registry, open_stores, open_trigger_store
+from evaljobs.stores.factory import Stores, open_registry, open_secret_store, open_stores, open_trigger_store
 
 __all__ = [
     "ALL_ENTITIES",
     "Delivery",
     "JobRegistry",
     "Principal",
+    "SecretStore",
     "Stores",
     "TriggerStore",
     "WebhookCredential",
     "hash_token",
     "open_registry",
+    "open_secret_store",
     "open_stores",
     "open_trigger_store",
 ]

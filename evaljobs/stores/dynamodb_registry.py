@@ -17,7 +17,14 @@ import json
 from collections.abc import Callable, Collection
 from typing import Any
 
-from tenacity import RetryError, Retrying, retry_if_exception_type, stop_after_attempt, wait_incrementing, wait_none
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_incrementing,
+    wait_none,
+)
 from tenacity.wait import wait_base
 
 from evaljobs.errors import JobNotFoundError

@@ -1,20 +1,36 @@
-"""SQLite connections shared by the registry and the trigger store: WAL, a busy timeout,
-explicit write transactions. Safe for several processes on one machine."""
+"""SQLite connections shared by the registry, the trigger store and the secret store: WAL, a
+busy timeout, explicit write transactions. Safe for several processes on one machine. The file
+holds webhook signing secrets and sealed entity secrets, so it is created 0600 (SQLite gives
+its -wal and -shm files the database file's mode)."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["connect", "transaction"]
+__all__ = ["connect", "private_file", "transaction"]
+
+
+def private_file(path: Path, text: str = "") -> None:
+    """Create `path` readable and writable by its owner only (0600); an existing file is kept."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 @contextmanager
 def connect(path: Path) -> Iterator[sqlite3.Connection]:
     """An autocommit connection (WAL, foreign keys on), closed at the end of the block."""
+    if not path.exists():
+        private_file(path)
     db = sqlite3.connect(path, timeout=30, isolation_level=None)
     try:
         db.execute("PRAGMA journal_mode=WAL")
