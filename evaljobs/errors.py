@@ -7,7 +7,11 @@ boundary where they are caught.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
 
 __all__ = [
     "CheckpointError",
@@ -19,6 +23,8 @@ __all__ = [
     "ModelServerError",
     "SecretError",
     "ValidationIssue",
+    "issues_from_pydantic",
+    "json_pointer",
 ]
 
 
@@ -41,6 +47,25 @@ class ValidationIssue:
 
     def __str__(self) -> str:
         return f"{self.pointer or '/'}: {self.message}"
+
+
+def json_pointer(path: Iterable[Any]) -> str:
+    """The JSON pointer (RFC 6901) of a path of keys and indexes; "" for the empty path."""
+    return "".join(f"/{str(p).replace('~', '~0').replace('/', '~1')}" for p in path)
+
+
+def issues_from_pydantic(
+    errors: ValidationError | Iterable[Mapping[str, Any]], prefix: str = ""
+) -> list[ValidationIssue]:
+    """One issue per pydantic error, located at `prefix` + the pointer of its `loc`.
+
+    Takes a `ValidationError` or its `errors()` list (FastAPI's request errors have that shape).
+    """
+    details = errors.errors() if isinstance(errors, ValidationError) else errors
+    return [
+        ValidationIssue(prefix + json_pointer(e.get("loc", ())), str(e.get("msg", "invalid")))
+        for e in details
+    ]
 
 
 class JobValidationError(EvalJobError):

@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from evaljobs.catalog import CatalogEntry, get_catalog
-from evaljobs.errors import JobValidationError, ValidationIssue
+from evaljobs.errors import JobValidationError, ValidationIssue, issues_from_pydantic, json_pointer
 from evaljobs.secrets import ref_name, secret_available
 from evaljobs.spec import JobSpec
 
@@ -64,10 +64,6 @@ def load_document(text: str, source: str = "<job>") -> dict[str, Any]:
     return doc
 
 
-def _pointer(path: Any) -> str:
-    return "".join(f"/{str(p).replace('~', '~0').replace('/', '~1')}" for p in path)
-
-
 def _leaves(error: SchemaError) -> list[SchemaError]:
     if not error.context:
         return [error]
@@ -84,7 +80,7 @@ def _schema_message(error: SchemaError) -> str:
     if error.validator == "required":
         return f"{error.message}; add it"
     if error.validator in ("anyOf", "oneOf") and error.context:
-        if _pointer(error.absolute_path) == "/model":
+        if json_pointer(error.absolute_path) == "/model":
             return "model must be either {checkpoint: {uri: …}} or {api: {model: …}}"
         best = min(error.context, key=lambda e: len(list(e.absolute_path)))
         return str(best.message)
@@ -94,7 +90,7 @@ def _schema_message(error: SchemaError) -> str:
 def schema_issues(doc: dict[str, Any]) -> list[ValidationIssue]:
     """Problems the committed JSON Schema finds."""
     errors = sorted(_validator().iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
-    return [ValidationIssue(_pointer(e.absolute_path), _schema_message(e)) for e in errors]
+    return [ValidationIssue(json_pointer(e.absolute_path), _schema_message(e)) for e in errors]
 
 
 LOGPROB_PROVIDERS = ("vllm/", "openai-api/vllm/")
@@ -210,9 +206,7 @@ def parse_job(doc: dict[str, Any]) -> JobSpec:
     try:
         return JobSpec.model_validate(doc)
     except ValidationError as exc:
-        raise JobValidationError(
-            [ValidationIssue(_pointer(e["loc"]), e["msg"]) for e in exc.errors()]
-        ) from exc
+        raise JobValidationError(issues_from_pydantic(exc)) from exc
 
 
 def validate_job(doc: dict[str, Any], env: dict[str, str] | None = None) -> JobSpec:

@@ -1,4 +1,4 @@
-"""Who is calling: API bearer tokens (scoped to entities) and W&B webhook signatures."""
+"""W&B webhook signatures: HMAC-SHA256 of the raw body. (API bearer tokens: `functions.api.deps`.)"""
 
 from __future__ import annotations
 
@@ -7,35 +7,8 @@ import binascii
 import contextlib
 import hashlib
 import hmac
-from typing import Annotated
 
-from fastapi import Depends, HTTPException, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-
-from evaljobs.stores import Principal
-from functions.services import ServicesDep
-
-__all__ = ["BearerDep", "PrincipalDep", "signature_valid"]
-
-_bearer = HTTPBearer(auto_error=False, description="An evaljobs API token (`evaljobs token create`).")
-BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-
-
-def _unauthorized(message: str) -> HTTPException:
-    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
-
-
-def get_principal(services: ServicesDep, credentials: BearerDep) -> Principal:
-    """The token's owner; 401 without a valid token."""
-    if credentials is None:
-        raise _unauthorized("send `Authorization: Bearer <token>`; create one with `evaljobs token create`")
-    principal = services.triggers.principal(credentials.credentials)
-    if principal is None:
-        raise _unauthorized("unknown or revoked API token")
-    return principal
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+__all__ = ["signature_valid"]
 
 
 def signature_valid(secret: str, body: bytes, signature: str | None) -> bool:

@@ -1,22 +1,22 @@
-"""Error bodies of the HTTP API: every 4xx says what is wrong, 422s locate it by JSON pointer."""
+"""Error bodies of the HTTP API: every 4xx says what is wrong, a 422 locates each problem by JSON pointer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
-from evaljobs.errors import JobValidationError, ValidationIssue
+from evaljobs.errors import JobValidationError, ValidationIssue, issues_from_pydantic
 
 __all__ = [
+    "ERROR_RESPONSES",
     "ErrorBody",
     "ErrorItem",
     "Unprocessable",
-    "from_pydantic",
     "install_error_handlers",
     "unprocessable",
 ]
@@ -40,6 +40,15 @@ class ErrorBody(BaseModel):
     """Each problem (422)."""
 
 
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "No or unknown API token"},
+    403: {"model": ErrorBody, "description": "The token's entities do not include this one"},
+    404: {"model": ErrorBody, "description": "Not found (or not visible to this token)"},
+    422: {"model": ErrorBody, "description": "Invalid; every problem with its JSON pointer"},
+}
+"""The errors every token-guarded route may answer."""
+
+
 class Unprocessable(Exception):
     """A request the API understood but cannot accept; rendered as 422 with every issue."""
 
@@ -48,25 +57,27 @@ class Unprocessable(Exception):
         self.issues = list(issues)
 
 
-def _pointer(loc: Iterable[Any]) -> str:
-    return "".join(f"/{str(p).replace('~', '~0').replace('/', '~1')}" for p in loc)
-
-
 def unprocessable(issues: Sequence[tuple[str, str]]) -> Unprocessable:
     """An Unprocessable from (pointer, message) pairs."""
     return Unprocessable([ValidationIssue(p, m) for p, m in issues])
 
 
-def from_pydantic(exc: ValidationError) -> Unprocessable:
-    """An Unprocessable from a pydantic error (each location as a pointer)."""
-    return Unprocessable([ValidationIssue(_pointer(e["loc"]), e["msg"]) for e in exc.errors()])
+def _request_issues(exc: RequestValidationError) -> list[ValidationIssue]:
+    """Body problems point into the body; the others are named by where they are (`query/limit`)."""
+    issues: list[ValidationIssue] = []
+    for error in exc.errors():
+        where, *rest = error.get("loc") or ("body",)
+        prefix = "" if where == "body" else str(where)
+        issues += issues_from_pydantic([{**error, "loc": rest}], prefix)
+    return issues
 
 
-def _body(issues: Sequence[ValidationIssue]) -> dict[str, Any]:
-    return ErrorBody(
+def _response(issues: Sequence[ValidationIssue]) -> JSONResponse:
+    body = ErrorBody(
         detail=f"the request is not valid ({len(issues)} problem(s))",
         errors=[ErrorItem(pointer=i.pointer, message=i.message) for i in issues],
-    ).model_dump()
+    )
+    return JSONResponse(body.model_dump(), status_code=422)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -74,18 +85,11 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def unprocessable_handler(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Unprocessable | JobValidationError)
-        return JSONResponse(_body(exc.issues), status_code=422)
+        return _response(exc.issues)
 
     async def request_handler(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
-        issues = []
-        for e in exc.errors():
-            loc = list(e.get("loc", ()))
-            where = loc[0] if loc else "body"
-            rest = loc[1:]
-            pointer = _pointer(rest) if where == "body" else f"{where}{_pointer(rest)}"
-            issues.append(ValidationIssue(pointer, str(e.get("msg", "invalid"))))
-        return JSONResponse(_body(issues), status_code=422)
+        return _response(_request_issues(exc))
 
     app.add_exception_handler(Unprocessable, unprocessable_handler)
     app.add_exception_handler(JobValidationError, unprocessable_handler)

@@ -1,0 +1,42 @@
+"""What a token may see and act for: another entity's jobs and policies are 404 (their existence
+is not leaked), acting for another entity is 403."""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, status
+
+from evaljobs.errors import JobNotFoundError
+from evaljobs.policies import Policy
+from evaljobs.records import JobRecord
+from evaljobs.stores import Principal
+from functions.services import Services
+
+__all__ = ["require_entity", "visible_job", "visible_policy"]
+
+
+def require_entity(principal: Principal, entity: str) -> None:
+    """403 unless the token may act for `entity`."""
+    if not principal.can(entity):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this token may not act for entity {entity!r}; use one of that entity's",
+        )
+
+
+def visible_job(services: Services, principal: Principal, job_id: str) -> JobRecord:
+    """The job if this token may see it; 404 otherwise."""
+    try:
+        job = services.registry.get(job_id)
+    except JobNotFoundError:
+        job = None
+    if job is None or not principal.can(job.entity):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r} visible to this token")
+    return job
+
+
+def visible_policy(services: Services, principal: Principal, name: str) -> Policy:
+    """The policy if this token may see it; 404 otherwise."""
+    policy = services.triggers.policy(name)
+    if policy is None or not principal.can(policy.entity):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no policy {name!r} visible to this token")
+    return policy
