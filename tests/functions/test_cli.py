@@ -4,6 +4,7 @@ from typer.testing import CliRunner
 
 from evaljobs.records import BenchmarkResult, JobRecord, JobStatus, MetricValue
 from evaljobs.settings import get_settings
+from evaljobs.spec import JobSpec
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 from functions.cli import app
 
@@ -28,7 +29,9 @@ def test_malformed_yaml_exits_2(home: Path, tmp_path: Path) -> None:
 
 def test_leaderboard_prints_and_exports(home: Path, tmp_path: Path) -> None:
     registry = SqliteRegistry(get_settings().db_path)
-    spec = {"project": "demo", "model": {"checkpoint": {"uri": "/m"}}, "benchmarks": ["boolq"], "limit": 10}
+    spec = JobSpec.model_validate(
+        {"project": "demo", "model": {"checkpoint": {"uri": "/m"}}, "benchmarks": ["boolq"], "limit": 10}
+    )
     registry.create(JobRecord(id="job-1", entity="local", project="demo", model="gemma", spec=spec))
     registry.transition("job-1", JobStatus.RUNNING)
     registry.finish(
@@ -123,3 +126,59 @@ def test_serve_refuses_a_bad_policies_file(home: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["serve", "--policies", str(policies)])
     assert result.exit_code != 0
     assert "/job/benchmarks/0" in (result.stderr + str(result.exception))
+
+
+NO_JOB = "error: no job 'job-404'; `evaljobs list` shows the jobs there are\n"
+"""What a command that looks up an unknown job prints on stderr."""
+
+
+def test_every_command_reports_an_evaljob_error_on_stderr_and_exits_1(home: Path) -> None:
+    for args in (
+        ["status", "job-404"],
+        ["show", "job-404"],
+        ["rerun", "job-404"],
+        ["resume", "job-404"],
+        ["export-config", "job-404"],
+        ["compare", "job-404"],
+    ):
+        result = runner.invoke(app, args)
+        assert (result.exit_code, result.stdout, result.stderr) == (1, "", NO_JOB), args
+    cancel = runner.invoke(app, ["cancel", "job-404"])
+    assert (cancel.exit_code, cancel.stderr) == (1, "error: no job 'job-404'\n")
+    logs = runner.invoke(app, ["logs", "job-404"])
+    assert logs.exit_code == 1 and logs.stderr.startswith("error: no log for job-404 at ")
+    rerun = runner.invoke(app, ["rerun"])
+    assert (rerun.exit_code, rerun.stderr) == (1, "error: name a job, or --last PROJECT\n")
+
+
+def test_an_invalid_job_exits_2_from_every_command_that_reads_one(home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "job.yaml"
+    bad.write_text("model:\n  checkpoint: {uri: /nowhere}\nbenchmarks: [nope]\n")
+    for command in ("run", "submit", "validate"):
+        result = runner.invoke(app, [command, str(bad)])
+        assert result.exit_code == 2 and result.stdout == "", command
+        assert result.stderr.startswith("error: the job is not valid (1 problem(s)):\n  - /benchmarks/0: ")
+    missing = runner.invoke(app, ["validate", str(tmp_path / "none.yaml")])
+    assert (missing.exit_code, missing.stderr) == (1, f"error: {tmp_path / 'none.yaml'} does not exist\n")
+
+
+def test_the_console_script_reports_errors_the_same_way(home: Path, tmp_path: Path) -> None:
+    """`evaljobs` goes through `Typer.__call__`, not `CliRunner`; the handler sits where both pass."""
+    import os
+    import subprocess
+    import sys
+
+    cli = str(Path(sys.executable).with_name("evaljobs"))
+    bad = tmp_path / "job.yaml"
+    bad.write_text("model: [unclosed\n")
+    missing = subprocess.run([cli, "status", "job-404"], env=dict(os.environ), capture_output=True, text=True)
+    assert (missing.returncode, missing.stdout, missing.stderr) == (1, "", NO_JOB)
+    invalid = subprocess.run(
+        [cli, "validate", str(bad)], env=dict(os.environ), capture_output=True, text=True
+    )
+    assert (
+        invalid.returncode == 2
+        and invalid.stderr.startswith("error: ")
+        and "not valid YAML" in invalid.stderr
+    )
+    assert "Traceback" not in missing.stderr + invalid.stderr
