@@ -113,11 +113,11 @@ def status(job_id: JobId) -> None:
 @commands.command("list")
 def list_jobs(
     project: Annotated[str | None, typer.Option(help="Only this project")] = None,
-    status_: Annotated[str | None, typer.Option("--status", help="Only this status")] = None,
+    status_: Annotated[JobStatus | None, typer.Option("--status", help="Only this status")] = None,
     limit: int = 50,
 ) -> None:
     """Recent jobs, newest first."""
-    jobs = open_registry().jobs(project=project, status=JobStatus(status_) if status_ else None, limit=limit)
+    jobs = open_registry().jobs(project=project, status=status_, limit=limit)
     console.print(jobs_table(jobs))
 
 
