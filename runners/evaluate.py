@@ -91,7 +91,7 @@ def build_tasks(
 ) -> list[Any]:
     """The Task of each benchmark (inspect_evals', or its log-likelihood form), limit applied."""
     from inspect_ai import task_with
-    from inspect_ai._eval.loader import load_tasks  # per-task args; also what W&B's job uses
+    from inspect_ai.util import registry_create
 
     seed_sample_selection(sample_seed(spec))
     tasks = []
@@ -108,7 +108,13 @@ def build_tasks(
             )  # fmt: skip
             tasks.append(task)
             continue
-        (task,) = load_tasks([f"inspect_evals/{bench.id}"], task_args=bench.args)
+        try:
+            task = registry_create("task", f"inspect_evals/{bench.id}", **bench.args)
+        except TypeError as exc:  # an argument the task does not take
+            raise EvaluationError(
+                f"{bench.id}: its args {sorted(bench.args)} do not fit the task ({exc}); "
+                "see the task's parameters in inspect_evals"
+            ) from exc
         if limit is not None and limit < len(task.dataset):
             task = task_with(task, dataset=task.dataset[:limit])
         tasks.append(task)

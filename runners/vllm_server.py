@@ -23,6 +23,14 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
 import httpx
+from tenacity import (
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    retry_if_result,
+    stop_after_delay,
+    wait_fixed,
+)
 
 from evaljobs.errors import ModelServerError
 
@@ -136,21 +144,25 @@ def _stop(proc: subprocess.Popen[str], grace_s: float = 20.0) -> None:
 
 def wait_healthy(url: str, proc: subprocess.Popen[str], timeout_s: float, tail: deque[str]) -> None:
     """Poll /health until 200; ModelServerError if the process exits or time runs out."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
+
+    def healthy() -> bool:
+        if proc.poll() is not None:  # not retried: fail fast
             last = "\n".join(list(tail)[-15:])
             raise ModelServerError(f"vLLM exited with code {proc.returncode} before it was healthy:\n{last}")
-        try:
-            if httpx.get(url, timeout=2.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1.0)
-    raise ModelServerError(
-        f"vLLM did not answer {url} within {timeout_s:.0f}s; raise EVALJOBS_VLLM_START_TIMEOUT_S "
-        "or look at the server log in the job log"
+        return httpx.get(url, timeout=2.0).status_code == 200
+
+    polling = Retrying(
+        stop=stop_after_delay(timeout_s),
+        wait=wait_fixed(1.0),
+        retry=retry_if_exception_type(httpx.HTTPError) | retry_if_result(lambda ok: not ok),
     )
+    try:
+        polling(healthy)
+    except RetryError:
+        raise ModelServerError(
+            f"vLLM did not answer {url} within {timeout_s:.0f}s; raise EVALJOBS_VLLM_START_TIMEOUT_S "
+            "or look at the server log in the job log"
+        ) from None
 
 
 @contextmanager

@@ -26,9 +26,9 @@ def mirror(datasets_dir: Path) -> Path:
     ],
 )
 def test_real_tasks_load_from_the_mirror(mirror: Path, task: str, samples: int) -> None:
-    from inspect_ai._eval.loader import load_tasks
+    from inspect_ai.util import registry_create
 
-    (loaded,) = load_tasks([f"inspect_evals/{task}"])
+    loaded = registry_create("task", f"inspect_evals/{task}")
     assert len(loaded.dataset) == samples
 
 

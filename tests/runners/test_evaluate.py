@@ -1,5 +1,8 @@
 from pathlib import Path
 
+import pytest
+
+from evaljobs.errors import EvaluationError
 from evaljobs.spec import JobSpec
 from runners.datasets_source import activate
 from runners.evaluate import build_tasks
@@ -23,3 +26,12 @@ def test_limits_and_sample_selection_are_deterministic(datasets_dir: Path) -> No
     assert first == second  # boolq shuffles at load without a seed; the job's seed pins it
     other_seed = JobSpec.model_validate({**spec.model_dump(), "generation": {"seed": 7}})
     assert ids(other_seed)[1] != first[1]
+
+
+def test_task_args_the_task_does_not_take_are_a_clear_error(datasets_dir: Path) -> None:
+    activate(datasets_dir)
+    spec = JobSpec.model_validate(
+        {"model": {"checkpoint": {"uri": "/m"}}, "benchmarks": [{"id": "arc_easy", "args": {"no_such": 1}}]}
+    )
+    with pytest.raises(EvaluationError, match=r"arc_easy: its args \['no_such'\] do not fit the task"):
+        build_tasks(spec)
