@@ -71,19 +71,29 @@ def main() -> None:
             diffs += differences(bare, ours)
     b, o = statistics.median(bare_s), statistics.median(ours_s)
     samples = args.limit * len(benchmarks)
+    command = (
+        f"python -m bench.compare_bare --benchmarks {args.benchmarks} --limit {args.limit}"
+        f" --max-tokens {args.max_tokens} --rounds {args.rounds}"
+    )
+    runs_bare = ", ".join(f"{s:.1f}" for s in bare_s)
+    runs_ours = ", ".join(f"{s:.1f}" for s in ours_s)
+    ratios = ", ".join(f"{x / y:.2f}" for x, y in zip(ours_s, bare_s, strict=True))
+    ours_label = "evaljobs job (submit → validate → record → eval_set → registry + W&B offline run)"
+    shown = "" if not diffs else " — " + "; ".join(diffs[:10])
     print(f"""
 ### evaljobs vs bare inspect-ai (same vLLM CPU server, same samples)
 
-`python -m bench.compare_bare --benchmarks {args.benchmarks} --limit {args.limit} --max-tokens {args.max_tokens} --rounds {args.rounds}`
+`{command}`
 
 | | median wall time | runs (s) |
 |---|---|---|
-| bare `inspect_ai.eval` | {b:.1f} s | {", ".join(f"{s:.1f}" for s in bare_s)} |
-| evaljobs job (submit → validate → record → eval_set → registry + W&B offline run) | {o:.1f} s | {", ".join(f"{s:.1f}" for s in ours_s)} |
-| ratio evaljobs / bare (medians) | **{o / b:.2f}** | per round: {", ".join(f"{x / y:.2f}" for x, y in zip(ours_s, bare_s, strict=True))} |
+| bare `inspect_ai.eval` | {b:.1f} s | {runs_bare} |
+| {ours_label} | {o:.1f} s | {runs_ours} |
+| ratio evaljobs / bare (medians) | **{o / b:.2f}** | per round: {ratios} |
 
-{samples} samples a run ({len(benchmarks)} benchmarks × {args.limit}), temperature 0, max_tokens {args.max_tokens}.
-Per-sample score differences: **{len(diffs)}**{"" if not diffs else " — " + "; ".join(diffs[:10])}.
+{samples} samples a run ({len(benchmarks)} benchmarks × {args.limit}), \
+temperature 0, max_tokens {args.max_tokens}.
+Per-sample score differences: **{len(diffs)}**{shown}.
 """)
 
 

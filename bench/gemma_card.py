@@ -80,12 +80,14 @@ def main() -> None:
         acc, norm = metrics.get("acc"), metrics.get("acc_norm")
         shots, card = CARD[result.benchmark]
         ci = (
-            f"[{100 * (norm.value - Z95 * (norm.stderr or 0)):.1f}, {100 * (norm.value + Z95 * (norm.stderr or 0)):.1f}]"
+            f"[{100 * (norm.value - Z95 * (norm.stderr or 0)):.1f}, "
+            f"{100 * (norm.value + Z95 * (norm.stderr or 0)):.1f}]"
             if norm
             else "-"
         )
         print(
-            f"| {result.benchmark} | {shots} | {card} | {100 * acc.value:.1f} ± {100 * (acc.stderr or 0):.1f} | "
+            f"| {result.benchmark} | {shots} | {card} | "
+            f"{100 * acc.value:.1f} ± {100 * (acc.stderr or 0):.1f} | "
             f"{100 * norm.value:.1f} {ci} | {result.samples_completed} |"
             if acc and norm
             else f"| {result.benchmark} | metrics {sorted(metrics)} |"

@@ -80,7 +80,10 @@ def url_problem(url: str, entity: str, settings: Settings) -> str | None:
         return None if settings.allow_loopback else "loopback is not allowed on this deployment"
     if allowed_host(host, entity, settings):
         return None
-    return f"host {host[:100]} is not on this deployment's allowed hosts (EVALJOBS_ALLOWED_HOSTS); ask the operator"
+    return (
+        f"host {host[:100]} is not on this deployment's allowed hosts (EVALJOBS_ALLOWED_HOSTS); "
+        "ask the operator"
+    )
 
 
 def resolved_problem(url: str, settings: Settings) -> str | None:

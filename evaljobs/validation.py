@@ -108,14 +108,16 @@ def _scoring_issues(
         return [
             ValidationIssue(
                 where,
-                f"{entry.id} has no loglikelihood scoring (supported: {supported}); set scoring: generate for it",
+                f"{entry.id} has no loglikelihood scoring (supported: {supported}); "
+                "set scoring: generate for it",
             )
         ]
     if spec.api and not spec.api.model.startswith(LOGPROB_PROVIDERS):
         return [
             ValidationIssue(
                 where,
-                f"{spec.api.model} cannot return prompt log-probabilities, which loglikelihood scoring needs; "
+                f"{spec.api.model} cannot return prompt log-probabilities, "
+                "which loglikelihood scoring needs; "
                 "use scoring: generate, or serve the model with vLLM (model: vllm/NAME with base_url)",
             )
         ]
@@ -190,7 +192,8 @@ def semantic_issues(spec: JobSpec, env: dict[str, str] | None = None) -> list[Va
             issues.append(
                 ValidationIssue(
                     pointer,
-                    f"secret {name} is not set: export {name}=… before submitting, or add it to EVALJOBS_SECRETS_FILE",
+                    f"secret {name} is not set: export {name}=… before submitting, "
+                    "or add it to EVALJOBS_SECRETS_FILE",
                 )
             )
     return issues

@@ -170,11 +170,13 @@ def preflight(
     weights = sorted(path.glob("*.safetensors"))
     if not weights:
         raise CheckpointError(
-            f"{path} has no *.safetensors weights; convert .bin/.pt weights with save_pretrained(safe_serialization=True)"
+            f"{path} has no *.safetensors weights; "
+            "convert .bin/.pt weights with save_pretrained(safe_serialization=True)"
         )
     if not any((path / n).exists() for n in ("tokenizer.json", "tokenizer.model", "tokenizer_config.json")):
         raise CheckpointError(
-            f"{path} has no tokenizer (tokenizer.json or tokenizer.model); save the tokenizer next to the weights"
+            f"{path} has no tokenizer (tokenizer.json or tokenizer.model); "
+            "save the tokenizer next to the weights"
         )
     dtype = _serving_dtype(model.dtype, config)
     weights_bytes = sum(w.stat().st_size for w in weights)

@@ -37,7 +37,9 @@ __all__ = ["activate", "mirror_revision", "parse_source"]
 
 # Files inspect_evals downloads from URLs (and checks by sha256), and where it caches them.
 _URL_FILES = {
-    "simpleqa/simple_qa_test_set.csv": "openaipublic.blob.core.windows.net/simple-evals/simple_qa_test_set.csv",
+    "simpleqa/simple_qa_test_set.csv": (
+        "openaipublic.blob.core.windows.net/simple-evals/simple_qa_test_set.csv"
+    ),
     **{
         f"mgsm/mgsm_{lang}.tsv": f"openaipublic.blob.core.windows.net/simple-evals/mgsm_{lang}.tsv"
         for lang in ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")

@@ -69,7 +69,8 @@ class SqliteRegistry:
             for column in _ADDED_COLUMNS.keys() - columns:  # registries written before they existed
                 db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {_ADDED_COLUMNS[column]}")
             db.execute(
-                "UPDATE jobs SET trigger_kind = json_extract(doc, '$.trigger.kind') WHERE trigger_kind IS NULL"
+                "UPDATE jobs SET trigger_kind = json_extract(doc, '$.trigger.kind')"
+                " WHERE trigger_kind IS NULL"
             )
             db.executescript(_INDEXES)
 
@@ -97,7 +98,8 @@ class SqliteRegistry:
                 if row is not None:
                     return self._load(db, row)
             db.execute(
-                "INSERT INTO jobs (id, entity, project, status, created_at, doc, trigger_kind, idempotency_key)"
+                "INSERT INTO jobs"
+                " (id, entity, project, status, created_at, doc, trigger_kind, idempotency_key)"
                 " VALUES (?,?,?,?,?,?,?,?)",
                 (
                     record.id,

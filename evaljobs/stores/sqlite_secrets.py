@@ -39,7 +39,8 @@ def load_or_create_key(configured: str | None, key_file: Path) -> bytes:
         raise SecretError("EVALJOBS_SECRETS_KEY is not urlsafe base64") from exc
     if len(key) != 32:
         raise SecretError(
-            'EVALJOBS_SECRETS_KEY must encode 32 bytes (e.g. `python -c "import os,base64;print(base64.urlsafe_b64encode(os.urandom(32)).decode())"`)'
+            "EVALJOBS_SECRETS_KEY must encode 32 bytes: make one with `python -c "
+            '"import os, base64; print(base64.urlsafe_b64encode(os.urandom(32)).decode())"`'
         )
     return key
 
@@ -67,7 +68,8 @@ class SqliteSecretStore:
         with transaction(self.path) as db:
             db.execute(
                 "INSERT INTO secrets (entity, name, sealed, updated_at) VALUES (?,?,?,?)"
-                " ON CONFLICT (entity, name) DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
+                " ON CONFLICT (entity, name)"
+                " DO UPDATE SET sealed = excluded.sealed, updated_at = excluded.updated_at",
                 (entity, name, sealed, utcnow().isoformat()),
             )
 

@@ -49,7 +49,10 @@ CHROMIUM_ARGS = [
 ]
 SHOTS = os.environ.get("EVALJOBS_SCREENSHOTS")
 # a page part rendered as the bare text "null" (a skipped optional element)
-STRAY_TEXT = "[...document.getElementById('view').childNodes].some(n => n.nodeType === 3 && /null|undefined/.test(n.textContent))"
+STRAY_TEXT = (
+    "[...document.getElementById('view').childNodes]"
+    ".some(n => n.nodeType === 3 && /null|undefined/.test(n.textContent))"
+)
 
 
 @pytest.fixture(scope="module")

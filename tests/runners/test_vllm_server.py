@@ -18,7 +18,8 @@ def test_never_healthy_times_out_and_the_process_is_stopped() -> None:
     cmd = [
         sys.executable,
         "-c",
-        f"import os,time; open({str(pid_file)!r},'w').write(str(os.getpid())); print('loading', flush=True); time.sleep(600)",
+        f"import os,time; open({str(pid_file)!r},'w').write(str(os.getpid())); "
+        "print('loading', flush=True); time.sleep(600)",
     ]
     with (
         pytest.raises(ModelServerError, match="did not answer"),
