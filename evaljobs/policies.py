@@ -13,15 +13,24 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-from datetime import datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from evaljobs.errors import ConfigError
+from evaljobs.errors import ConfigError, issues_from_pydantic
 
 __all__ = [
     "ArtifactEvent",
@@ -31,6 +40,7 @@ __all__ = [
     "latest_tick",
     "load_policy_file",
     "missed_ticks",
+    "schedule_problem",
 ]
 
 
@@ -146,12 +156,27 @@ class Policy(BaseModel):
     enabled: bool = True
     """Disabled policies match nothing and never fire."""
 
+    @field_validator("schedule", mode="after")
+    @classmethod
+    def _fires(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """A schedule must be cron and fire. A stored policy (read back from JSON) is checked
+        for form only: whether a schedule fires depends on the clock (a year field ends it),
+        and one row that stopped firing must not make every policy unreadable; the scheduler
+        records it on that policy's deliveries instead."""
+        if value is None:
+            return value
+        if info.mode == "json":
+            problem = None if croniter.is_valid(value) else NOT_CRON
+        else:
+            problem = schedule_problem(value, datetime.now(UTC))
+        if problem:
+            raise ValueError(f"schedule {value!r} {problem}")
+        return value
+
     @model_validator(mode="after")
     def _kind(self) -> Policy:
         if (self.match is None) == (self.schedule is None):
             raise ValueError("give exactly one of `match` (webhook policy) or `schedule` (cron policy)")
-        if self.schedule is not None and not croniter.is_valid(self.schedule):
-            raise ValueError(f"schedule {self.schedule!r} is not a cron expression (e.g. `0 2 * * *`)")
         if "entity" in self.job:
             raise ValueError("job.entity is the policy's entity; remove it from the template")
         if self.schedule is not None and "model" not in self.job:
@@ -171,6 +196,34 @@ class Policy(BaseModel):
     def job_for_tick(self) -> dict[str, Any]:
         """The job document a schedule tick starts."""
         return {**copy.deepcopy(self.job), "entity": self.entity}
+
+
+NOT_CRON = "is not a cron expression (e.g. `0 2 * * *`)"
+_RANDOM = re.compile(r"^r(\(\d+-\d+\))?(/\d+)?$", re.IGNORECASE)
+"""croniter's `R` field syntax: a value drawn anew each time the expression is read."""
+
+
+def schedule_problem(schedule: str, now: datetime) -> str | None:
+    """Why a cron expression cannot be a policy's schedule at `now`, or None when it can.
+
+    croniter accepts expressions that never fire (`0 0 30 2 *`, a year field that has passed)
+    and only fails when asked for a fire time, so the next and the previous one are computed.
+    """
+    if not croniter.is_valid(schedule):
+        return NOT_CRON
+    if any(_RANDOM.match(part) for field in schedule.split() for part in field.split(",")):
+        return (
+            "uses R (random), which is drawn anew at every poll and would fire at random; give fixed values"
+        )
+    try:
+        croniter(schedule, now).get_next(datetime)
+        croniter(schedule, now).get_prev(datetime)
+    except (ValueError, OverflowError):  # CroniterBadDateError is a ValueError
+        return (
+            "never fires: no date matches it before or after now (30 February, "
+            "or a year field that leaves out the present); give a date that exists"
+        )
+    return None
 
 
 def latest_tick(schedule: str, now: datetime) -> datetime:
@@ -203,7 +256,8 @@ def load_policy_file(path: Path) -> list[Policy]:
         try:
             policies.append(Policy.model_validate(item))
         except ValidationError as exc:
-            raise ConfigError(f"{path}: policies[{i}]: {exc}") from exc
+            issues = issues_from_pydantic(exc, prefix=f"/policies/{i}")
+            raise ConfigError(f"{path}: " + "; ".join(map(str, issues))) from exc
     names = [p.name for p in policies]
     if dup := sorted({n for n in names if names.count(n) > 1}):
         raise ConfigError(f"{path}: policy name(s) used twice: {', '.join(dup)}")

@@ -9,8 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import to_json
 
 __all__ = [
+    "MAX_ARGS_BYTES",
+    "MAX_BENCHMARKS",
     "SECRET_REF",
     "ApiModel",
     "ApiModelRef",
@@ -24,7 +27,21 @@ __all__ = [
     "SecretRef",
 ]
 
-SECRET_REF = r"^secret://[A-Za-z_][A-Za-z0-9_]*$"
+MAX_BENCHMARKS = 200
+"""Benchmarks one job may list: more than the catalog holds, few enough to refuse a flood early."""
+MAX_ARGS_BYTES = 16 * 1024
+"""A benchmark's task arguments, serialised as JSON (a size no JSON Schema keyword expresses)."""
+
+# Every string a tenant writes is bounded; the bounds are in the JSON Schema, so the
+# committed schema refuses an oversized value before pydantic or the catalog sees it.
+Id = Annotated[str, Field(min_length=1, max_length=128)]
+Url = Annotated[str, Field(max_length=2048, pattern=r"^https?://")]
+ModelName = Annotated[str, Field(max_length=256, pattern=r"^[A-Za-z0-9_.-]+/.+$")]
+Name = Annotated[str, Field(max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+# The length bound is in the pattern, not a maxLength: a pattern error never echoes the value
+# (it may be the secret itself), a maxLength error would.
+SECRET_REF = r"^secret://[A-Za-z_][A-Za-z0-9_]{0,127}$"
 SecretRef = Annotated[
     str,
     Field(
@@ -35,6 +52,16 @@ SecretRef = Annotated[
 ]
 
 
+def _items_within_bound(schema: dict[str, Any]) -> None:
+    """Check a list's items only when the list is within its maxItems.
+
+    A JSON Schema validator checks every item before it reports a list too long (20,000
+    benchmark ids took 0.2 s); under `if`/`then` a list over the bound costs one length test.
+    """
+    schema["if"] = {"maxItems": schema["maxItems"]}
+    schema["then"] = {"items": schema.pop("items")}
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
@@ -42,15 +69,15 @@ class _Strict(BaseModel):
 class CheckpointModel(_Strict):
     """A vLLM-compatible checkpoint served by the runner."""
 
-    uri: str = Field(min_length=1)
+    uri: str = Field(min_length=1, max_length=2048)
     """Local folder, `file://` path, `s3://bucket/prefix`, or W&B artifact `entity/project/name:alias`."""
-    served_name: str | None = None
+    served_name: str | None = Field(default=None, max_length=200)
     """Model name the server exposes and the leaderboard shows; defaults to the uri's last part."""
     max_model_len: int = Field(default=2048, ge=128, le=1_048_576)
     """Context length the server reserves KV cache for (prompt plus output)."""
     dtype: Literal["auto", "bfloat16", "float16", "float32"] = "auto"
     """Weights and activation dtype."""
-    chat_template: str | None = None
+    chat_template: str | None = Field(default=None, max_length=64 * 1024)
     """Jinja chat template (text, or a path to a file) overriding the checkpoint's own."""
     gpus: int = Field(default=2, ge=1, le=2)
     """GPUs the runner uses (cloud): 2 = replicas or tensor parallel as the plan decides; ignored on CPU."""
@@ -58,7 +85,7 @@ class CheckpointModel(_Strict):
     """How two GPUs are used; `auto` picks data parallel when the model fits on one."""
     tool_calling: bool = False
     """Serve with automatic tool choice, required by agentic benchmarks."""
-    tool_call_parser: str | None = None
+    tool_call_parser: str | None = Field(default=None, max_length=128)
     """vLLM tool-call parser (e.g. `hermes`) when tool_calling is on."""
 
 
@@ -80,9 +107,9 @@ class ApiPricing(_Strict):
 class ApiModel(_Strict):
     """An OpenAI-compatible hosted model, in inspect-ai provider form."""
 
-    model: str = Field(pattern=r"^[A-Za-z0-9_.-]+/.+$")
+    model: ModelName
     """inspect-ai model name, e.g. `openai/gpt-4o-mini`, `openai-api/together/meta-llama/…`."""
-    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    base_url: Url | None = None
     """API base URL; providers know their own when absent."""
     api_key: SecretRef | None = None
     """The API key, by reference."""
@@ -99,16 +126,30 @@ class ApiModelRef(_Strict):
 class BenchmarkRef(_Strict):
     """One benchmark of the catalog, with optional task arguments."""
 
-    id: str = Field(min_length=1)
+    id: Id
     """Catalog id (see `evaljobs catalog`)."""
-    args: dict[str, Any] = Field(default_factory=dict)
-    """Keyword arguments for the inspect_evals task."""
+    args: dict[str, Any] = Field(default_factory=dict, max_length=64)
+    """Keyword arguments for the inspect_evals task (at most 64, 16 KiB as JSON)."""
     limit: int | None = Field(default=None, ge=1)
     """Samples for this benchmark; overrides the job's limit."""
     scoring: Literal["generate", "loglikelihood"] | None = None
     """`generate` (the inspect_evals task as is) or `loglikelihood`; absent follows the job."""
     fewshot: int | None = Field(default=None, ge=0, le=25)
     """Few-shot examples in loglikelihood scoring; absent uses the benchmark's default."""
+
+    @field_validator("args", mode="after")
+    @classmethod
+    def _args_size(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            size = len(to_json(value))
+        except ValueError as exc:  # too deeply nested, or not JSON at all
+            raise ValueError("args must be plain JSON values (mappings, lists, strings, numbers)") from exc
+        if size > MAX_ARGS_BYTES:
+            raise ValueError(
+                f"args take {size // 1024} KiB as JSON, more than the {MAX_ARGS_BYTES // 1024} KiB allowed; "
+                "pass large inputs to the task by file or dataset instead"
+            )
+        return value
 
 
 class GenerationSettings(_Strict):
@@ -127,9 +168,9 @@ class GenerationSettings(_Strict):
 class GraderModel(_Strict):
     """The model that grades model-graded benchmarks (never the model under test by default)."""
 
-    model: str = Field(pattern=r"^[A-Za-z0-9_.-]+/.+$")
+    model: ModelName
     """inspect-ai model name of the grader."""
-    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    base_url: Url | None = None
     """API base URL of the grader."""
     api_key: SecretRef | None = None
     """The grader's API key, by reference."""
@@ -157,14 +198,16 @@ class JobSpec(_Strict):
 
     name: str | None = Field(default=None, max_length=200)
     """Human-readable job name."""
-    entity: str = Field(default="local", pattern=r"^[A-Za-z0-9_.-]+$")
+    entity: Name = "local"
     """Destination W&B entity (team or user)."""
-    project: str = Field(default="evaljobs", pattern=r"^[A-Za-z0-9_.-]+$")
+    project: Name = "evaljobs"
     """Destination project: W&B project and leaderboard."""
     model: CheckpointModelRef | ApiModelRef
     """The model under test: `{checkpoint: {...}}` or `{api: {...}}`."""
-    benchmarks: list[BenchmarkRef | str] = Field(min_length=1)
-    """Catalog ids (strings) or `{id, args, limit}` objects; no upper bound."""
+    benchmarks: list[Id | BenchmarkRef] = Field(
+        min_length=1, max_length=MAX_BENCHMARKS, json_schema_extra=_items_within_bound
+    )
+    """Catalog ids (strings) or `{id, args, limit}` objects; at most 200, more than the catalog holds."""
     limit: int | None = Field(default=None, ge=1)
     """Samples per benchmark; absent means every sample (never a silent default)."""
     epochs: int = Field(default=1, ge=1, le=100)
@@ -192,11 +235,16 @@ class JobSpec(_Strict):
 
     @field_validator("benchmarks", mode="after")
     @classmethod
-    def _unique(cls, value: list[BenchmarkRef | str]) -> list[BenchmarkRef | str]:
-        ids = [b if isinstance(b, str) else b.id for b in value]
-        dup = sorted({i for i in ids if ids.count(i) > 1})
+    def _unique(cls, value: list[str | BenchmarkRef]) -> list[str | BenchmarkRef]:
+        seen: set[str] = set()
+        dup: set[str] = set()
+        for bench in value:
+            i = bench if isinstance(bench, str) else bench.id
+            (dup if i in seen else seen).add(i)
         if dup:
-            raise ValueError(f"benchmark(s) listed twice: {', '.join(dup)}")
+            names = sorted(dup)
+            more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+            raise ValueError(f"benchmark(s) listed twice: {', '.join(names[:5])}{more}; list each once")
         return value
 
     @model_validator(mode="after")

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from evaljobs.errors import ConfigError
-from evaljobs.policies import ArtifactEvent, load_policy_file
+from evaljobs.policies import ArtifactEvent, Policy, load_policy_file
 
 FILE = """
 policies:
@@ -98,3 +99,37 @@ def test_bad_files_say_what_to_fix(tmp_path: Path, text: str, needle: str) -> No
     path.write_text(text)
     with pytest.raises(ConfigError, match=needle):
         load_policy_file(path)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "needle"),
+    [
+        ("0 0 30 2 *", "never fires"),  # 30 February: croniter calls it valid, but it has no fire time
+        ("0 0 31 4,6 *", "never fires"),
+        ("0 0 1 1 * 0 2020", "never fires"),  # a year field that has passed
+        ("R 2 * * *", "random"),  # re-drawn on every read: would fire at a new minute each poll
+    ],
+)
+def test_a_schedule_that_never_fires_is_refused_at_save(tmp_path: Path, schedule: str, needle: str) -> None:
+    doc = {"name": "a", "entity": "e", "schedule": schedule, "job": {"model": {}}}
+    with pytest.raises(ValidationError) as info:
+        Policy.model_validate(doc)
+    [error] = info.value.errors()
+    assert error["loc"] == ("schedule",) and needle in error["msg"]
+    path = tmp_path / "p.yaml"
+    path.write_text(f"policies:\n  - {{name: a, entity: e, schedule: '{schedule}', job: {{model: {{}}}}}}")
+    with pytest.raises(ConfigError, match=f"(?s)schedule.*{needle}"):
+        load_policy_file(path)
+
+
+def test_a_stored_schedule_is_read_back_even_when_it_no_longer_fires() -> None:
+    """Whether a schedule fires depends on the clock, so a stored row is not refused on read
+    (one such row would make every policy unreadable); the scheduler isolates it instead."""
+    stored = '{"name": "old", "entity": "e", "schedule": "0 0 30 2 *", "job": {"model": {}}}'
+    assert Policy.model_validate_json(stored).schedule == "0 0 30 2 *"
+
+
+def test_good_schedules_still_load() -> None:
+    for schedule in ("0 2 * * *", "0 0 29 2 *", "*/15 * * * MON-FRI", "0 0 L * *", "@daily"):
+        doc = {"name": "a", "entity": "e", "schedule": schedule, "job": {"model": {}}}
+        assert Policy.model_validate(doc).schedule == schedule

@@ -98,3 +98,71 @@ def test_malformed_yaml_names_the_line() -> None:
 def test_non_mapping_document_rejected() -> None:
     with pytest.raises(JobValidationError, match="must be a mapping"):
         load_document("- just\n- a list\n")
+
+
+def test_twenty_thousand_benchmarks_are_refused_at_the_list(home: Path) -> None:
+    found = issues(job(benchmarks=[f"bench_{i}" for i in range(20_000)]))
+    assert "/benchmarks" in found
+    assert not any(p.startswith("/benchmarks/") for p in found)  # refused as a list, not id by id
+
+
+@pytest.mark.parametrize(
+    ("overrides", "pointer"),
+    [
+        ({"model": {"checkpoint": {"uri": "s3://b/" + "m" * 5000}}}, "/model/checkpoint/uri"),
+        (
+            {"model": {"checkpoint": {"uri": "/m", "served_name": "n" * 5000}}},
+            "/model/checkpoint/served_name",
+        ),
+        (
+            {"model": {"checkpoint": {"uri": "/m", "chat_template": "{{ x }}" * 20_000}}},
+            "/model/checkpoint/chat_template",
+        ),
+        ({"model": {"api": {"model": "openai/" + "g" * 5000}}}, "/model/api/model"),
+        (
+            {"model": {"api": {"model": "openai/g", "base_url": "https://" + "h" * 5000}}},
+            "/model/api/base_url",
+        ),
+        ({"model": {"api": {"model": "openai/g", "api_key": "secret://" + "K" * 500}}}, "/model/api/api_key"),
+        ({"benchmarks": ["b" * 5000]}, "/benchmarks/0"),
+        ({"benchmarks": [{"id": "b" * 5000}]}, "/benchmarks/0/id"),
+        (
+            {"benchmarks": [{"id": "arc_easy", "args": {f"k{i}": i for i in range(1000)}}]},
+            "/benchmarks/0/args",
+        ),
+        ({"project": "p" * 5000}, "/project"),
+    ],
+)
+def test_oversized_values_are_refused_where_they_are(
+    home: Path, overrides: dict[str, Any], pointer: str
+) -> None:
+    found = issues(job(**overrides), env={"K" * 500: "k"})
+    # the pointer itself, or the union above it (problems inside `model` are reported at /model)
+    assert any(pointer == p or pointer.startswith(p + "/") for p in found), found.keys()
+    assert not any(m.startswith("unknown benchmark") for m in found.values())  # refused by size
+
+
+def test_benchmark_args_are_bounded_in_total_size(home: Path) -> None:
+    big = {"id": "arc_easy", "args": {"prompt": "p" * 20_000}}
+    found = issues(job(benchmarks=[big]))
+    [message] = [m for p, m in found.items() if p.startswith("/benchmarks/0") and p.endswith("/args")]
+    assert "16 KiB" in message and len(message) < 300  # says the bound, never echoes the value
+    assert validate_job(job(benchmarks=[{**big, "args": {"prompt": "p" * 1000}}]), {})
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"name": "x" * 1_000_000},
+        {"benchmarks": ["arc_easy"] * 20_000},
+        {"benchmarks": [{"id": "arc_easy", "args": {f"k{i}": i for i in range(100_000)}}]},
+        {"model": {"checkpoint": {"uri": "/m", "dtype": "q" * 100_000}}},
+        {"unexpected_" + "y" * 100_000: 1},
+        {"project": "z" * 100_000 + " not a slug"},
+    ],
+)
+def test_a_huge_bad_value_is_quoted_by_a_short_prefix_at_most(doc: dict[str, object]) -> None:
+    base = {"model": {"checkpoint": {"uri": "/m"}}, "benchmarks": ["arc_easy"]}
+    with pytest.raises(JobValidationError) as caught:
+        validate_job({**base, **doc})
+    assert caught.value.issues and all(len(issue.message) < 300 for issue in caught.value.issues)

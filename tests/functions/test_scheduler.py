@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from evaljobs.policies import Policy, latest_tick, missed_ticks
 from evaljobs.settings import get_settings
+from evaljobs.stores import JobRegistry
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
 from functions.scheduler import Scheduler
@@ -125,3 +128,64 @@ def test_disabled_policies_do_not_fire(
     services.triggers.put_policy(NIGHTLY.model_copy(update={"enabled": False}))
     clock.now = datetime(2026, 11, 9, tzinfo=UTC)
     assert scheduler.tick() == []
+
+
+def stored_without_validation(**fields: Any) -> Policy:
+    """A policy as an old row would hold it: written before its schedule was checked at save."""
+    doc = {"match": None, "enabled": True, **fields}
+    return Policy.model_construct(**doc)
+
+
+def test_a_schedule_that_never_fires_does_not_stop_other_entities_policies(
+    scheduled: tuple[Scheduler, Clock, Services, RecordingExecutor],
+) -> None:
+    scheduler, clock, services, executor = scheduled
+    poison = stored_without_validation(
+        name="a-poison", entity="team-b", schedule="0 0 30 2 *", job=NIGHTLY.job
+    )  # 30 February; sorted before team-a's policy, so it comes up first in every tick
+    services.triggers.put_policy(poison, now=START - timedelta(days=300))
+    clock.now = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+    [job] = scheduler.tick()
+    assert job.entity == "team-a" and executor.dispatched == [job.id]
+    for minutes in range(1, 10):  # polls until the next night: reported once, not at every poll
+        clock.now = datetime(2026, 11, 2, 2, 0, tzinfo=UTC) + timedelta(minutes=minutes)
+        assert Scheduler(services).tick() == []  # a fresh scheduler each poll, as on Modal
+    assert sorted(d.policies[0] for d in services.triggers.deliveries()) == ["a-poison", "nightly-hosted"]
+    clock.now = datetime(2026, 11, 3, 2, 0, tzinfo=UTC)
+    assert len(scheduler.tick()) == 1  # the next night: team-a's job, and the reminder a day later
+    deliveries = services.triggers.deliveries()
+    assert [d.outcome for d in deliveries if d.entity == "team-a"] == ["started", "started"]
+    refused = [d for d in deliveries if d.entity == "team-b"]
+    assert [d.outcome for d in refused] == ["rejected", "rejected"]
+    assert refused[0].policies == ["a-poison"]
+    assert "0 0 30 2 *" in (refused[0].detail or "") and "never fires" in (refused[0].detail or "")
+
+
+class FailingFor(RecordingExecutor):
+    """An executor that breaks unexpectedly for one entity's jobs."""
+
+    def __init__(self, registry: JobRegistry, entity: str) -> None:
+        super().__init__()
+        self.registry, self.entity = registry, entity
+
+    def dispatch(self, job_id: str) -> None:
+        if self.registry.get(job_id).entity == self.entity:
+            raise RuntimeError("queue at /var/run/secret-path unavailable")
+        super().dispatch(job_id)
+
+
+def test_an_unexpected_error_in_one_policy_is_recorded_and_the_others_still_fire(
+    scheduled: tuple[Scheduler, Clock, Services, RecordingExecutor],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _, clock, services, _ = scheduled
+    executor = FailingFor(services.registry, "team-b")
+    services = replace(services, executor=executor)
+    services.triggers.put_policy(NIGHTLY.model_copy(update={"name": "a-other", "entity": "team-b"}), START)
+    clock.now = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+    [job] = Scheduler(services).tick()
+    assert job.entity == "team-a" and executor.dispatched == [job.id]
+    [failed] = [d for d in services.triggers.deliveries() if d.entity == "team-b"]
+    assert failed.outcome == "error" and failed.policies == ["a-other"]
+    assert "secret-path" not in (failed.detail or "")  # the tenant sees that it failed, the log says why
+    assert "a-other" in caplog.text and "secret-path" in caplog.text
