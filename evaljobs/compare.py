@@ -70,17 +70,7 @@ def sample_values(result: BenchmarkResult) -> dict[tuple[str, int], float]:
 def _compare(benchmark: str, a: BenchmarkResult, b: BenchmarkResult, threshold: float) -> BenchmarkComparison:
     def empty(verdict: str, shared: int = 0) -> BenchmarkComparison:
         return BenchmarkComparison(
-            benchmark=benchmark,
-            metric=a.primary_metric,
-            shared=shared,
-            a=None,
-            b=None,
-            diff=None,
-            stderr=None,
-            ci95_low=None,
-            ci95_high=None,
-            threshold=threshold,
-            verdict=verdict,
+            benchmark=benchmark, metric=a.primary_metric, shared=shared, threshold=threshold, verdict=verdict
         )
 
     if a.primary_metric != b.primary_metric:

@@ -204,16 +204,19 @@ class BenchmarkComparison(BaseModel):
     """The primary metric compared."""
     shared: int
     """Samples (id, epoch) both jobs scored."""
-    a: float | None
-    b: float | None
-    diff: float | None
-    stderr: float | None
-    """Paired standard error of the difference."""
-    ci95_low: float | None
-    ci95_high: float | None
     threshold: float
     verdict: str
     """regression, improvement, no change, or why it could not be compared."""
+    a: float | None = None
+    """A's mean over the shared samples."""
+    b: float | None = None
+    """B's mean over the shared samples."""
+    diff: float | None = None
+    """B − A."""
+    stderr: float | None = None
+    """Paired standard error of the difference."""
+    ci95_low: float | None = None
+    ci95_high: float | None = None
 
 
 class Comparison(BaseModel):

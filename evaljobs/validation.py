@@ -7,13 +7,15 @@ message that says what to fix. All problems are reported at once, not the first 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError as SchemaError
 
 from evaljobs.catalog import CatalogEntry, get_catalog
@@ -37,9 +39,64 @@ def schema_path() -> Path:
     return Path(str(resources.files("schemas").joinpath(SCHEMA_FILE)))
 
 
+def _short(value: Any) -> str:
+    """At most a short prefix of a tenant's value, for an error message."""
+    text = repr(value) if isinstance(value, str) else type(value).__name__
+    return text if len(text) <= 40 else f"{text[:37]}…'"
+
+
+def _too_long(kind: str, size: Callable[[Any], int]) -> Callable[..., Iterator[SchemaError]]:
+    def check(validator: Any, limit: int, instance: Any, schema: dict[str, Any]) -> Iterator[SchemaError]:
+        if validator.is_type(instance, kind) and size(instance) > limit:
+            unit = {"string": "characters", "array": "items", "object": "keys"}[kind]
+            yield SchemaError(f"has {size(instance)} {unit}; at most {limit} are allowed")
+
+    return check
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: dict[str, Any]) -> Iterator[SchemaError]:
+    if validator.is_type(instance, "string") and not re.search(pattern, instance):
+        yield SchemaError(f"{_short(instance)} does not match {pattern}")
+
+
+def _type(validator: Any, types: Any, instance: Any, schema: dict[str, Any]) -> Iterator[SchemaError]:
+    wanted = [types] if isinstance(types, str) else list(types)
+    if not any(validator.is_type(instance, t) for t in wanted):
+        yield SchemaError(f"{_short(instance)} is not of type {' or '.join(wanted)}")
+
+
+def _additional(validator: Any, allowed: Any, instance: Any, schema: dict[str, Any]) -> Iterator[SchemaError]:
+    if not validator.is_type(instance, "object"):
+        return
+    known = set(schema.get("properties", {}))
+    extras = [key for key in instance if key not in known]
+    if isinstance(allowed, dict):
+        for key in extras:
+            yield from validator.descend(instance[key], allowed, path=key)
+    elif allowed is False and extras:
+        named = ", ".join(_short(key) for key in extras[:5]) + (
+            f" and {len(extras) - 5} more" if len(extras) > 5 else ""
+        )
+        yield SchemaError(f"unexpected field(s): {named}")
+
+
+_JobValidator = validators.extend(
+    Draft202012Validator,
+    {
+        # the stock checks quote the whole offending value; a tenant's value may be megabytes
+        "maxLength": _too_long("string", len),
+        "maxItems": _too_long("array", len),
+        "maxProperties": _too_long("object", len),
+        "pattern": _pattern,
+        "type": _type,
+        "additionalProperties": _additional,
+    },
+)
+
+
 @lru_cache(maxsize=1)
-def _validator() -> Draft202012Validator:
-    return Draft202012Validator(json.loads(schema_path().read_text()))
+def _validator() -> Any:
+    return _JobValidator(json.loads(schema_path().read_text()))
 
 
 def load_document(text: str, source: str = "<job>") -> dict[str, Any]:

@@ -7,31 +7,14 @@ preflight at submit time and again in the runner, before anything is rented or s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Literal
 
-from evaljobs.records import GpuPlan as GpuPlanRecord
+from evaljobs.records import GpuPlan
 
 __all__ = ["GpuPlan", "plan_gpus"]
 
 HEADROOM = 0.9
 """Share of one GPU's memory the weights plus KV cache may fill (activations need the rest)."""
-
-
-@dataclass(frozen=True)
-class GpuPlan:
-    """The server layout, and what it was decided from."""
-
-    tensor_parallel: int
-    data_parallel: int
-    reason: str
-    total_gb: float
-    gpus: int
-    gpu_memory_gb: float
-
-    def as_record(self) -> GpuPlanRecord:
-        """What the registry keeps."""
-        return GpuPlanRecord(**asdict(self))
 
 
 def plan_gpus(
@@ -48,7 +31,14 @@ def plan_gpus(
     """
 
     def plan(tp: int, dp: int, reason: str) -> GpuPlan:
-        return GpuPlan(tp, dp, reason, round(total_gb, 3), gpus, gpu_memory_gb)
+        return GpuPlan(
+            tensor_parallel=tp,
+            data_parallel=dp,
+            reason=reason,
+            total_gb=round(total_gb, 3),
+            gpus=gpus,
+            gpu_memory_gb=gpu_memory_gb,
+        )
 
     if gpus == 0:
         return plan(1, 1, "CPU server: no GPU parallelism")

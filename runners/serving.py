@@ -59,7 +59,7 @@ def served_checkpoint(
     )
     say(f"server plan: {plan.reason}")
     registry.update_runtime(
-        job_id, Runtime(checkpoint=str(path), preflight=checked.as_record(), gpu_plan=plan.as_record())
+        job_id, Runtime(checkpoint=str(path), preflight=checked.as_record(), gpu_plan=plan)
     )
     options = ServerOptions(
         model_path=path,

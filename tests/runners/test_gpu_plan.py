@@ -18,7 +18,7 @@ from runners.gpu_plan import plan_gpus
 def test_two_gpus(total_gb: float, parallelism: str, expected: tuple[int, int]) -> None:
     plan = plan_gpus(total_gb, gpus=2, gpu_memory_gb=80, parallelism=parallelism)  # type: ignore[arg-type]
     assert (plan.tensor_parallel, plan.data_parallel) == expected
-    assert plan.as_record().total_gb == total_gb and plan.reason
+    assert plan.total_gb == total_gb and plan.reason
 
 
 def test_cpu_and_single_gpu() -> None:
