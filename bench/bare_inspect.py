@@ -83,6 +83,8 @@ def run_evaljobs(
     """The same evaluation as an evaljobs job (hosted-API form pointing at the same server)."""
     from inspect_ai.log import read_eval_log
 
+    # the operator's own single-user run: the server key comes from this environment
+    settings = settings.model_copy(update={"secrets_from_env": True})
     registry = SqliteRegistry(settings.db_path)
     ids: list[str] = []
 

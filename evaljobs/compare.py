@@ -135,6 +135,8 @@ def compare_with_baseline(job: JobRecord, registry: JobRegistry) -> Comparison |
         base = found
     else:
         base = registry.get(wanted)
+        if base.entity != job.entity:  # refused at submit; never pull another entity's samples
+            return Comparison(baseline=None, note=f"no job {wanted} in {job.entity}", regressed=None)
     rows = compare_jobs(base, job, threshold)
     return Comparison(
         baseline=base.id,

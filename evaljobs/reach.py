@@ -38,11 +38,17 @@ def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     return address
 
 
+def _metadata_problem(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    if address in _METADATA_ADDRESSES or address.is_link_local:
+        return "link-local and cloud metadata addresses are never reachable from a job"
+    return None
+
+
 def _address_problem(
     address: ipaddress.IPv4Address | ipaddress.IPv6Address, settings: Settings
 ) -> str | None:
-    if address in _METADATA_ADDRESSES or address.is_link_local:
-        return "link-local and cloud metadata addresses are never reachable from a job"
+    if problem := _metadata_problem(address):
+        return problem
     if address.is_loopback or address.is_unspecified:
         return None if settings.allow_loopback else "loopback is not allowed on this deployment"
     return None
@@ -61,8 +67,9 @@ def allowed_host(host: str, entity: str, settings: Settings) -> bool:
     return False
 
 
-def url_problem(url: str, entity: str, settings: Settings) -> str | None:
-    """Why `entity`'s job may not send requests to `url`, or None when it may."""
+def url_problem(url: str, entity: str, settings: Settings, *, operator: bool = False) -> str | None:
+    """Why `entity`'s job may not send requests to `url`, or None when it may. The operator's own
+    jobs skip the host patterns and the loopback switch, never the metadata refusal."""
     parts = urlsplit(url)
     host = (parts.hostname or "").rstrip(".").lower()
     if parts.scheme not in ("http", "https") or not host:
@@ -72,6 +79,8 @@ def url_problem(url: str, entity: str, settings: Settings) -> str | None:
     if host in _METADATA_HOSTS:
         return "link-local and cloud metadata addresses are never reachable from a job"
     address = _address(host)
+    if operator:
+        return None if address is None else _metadata_problem(address)
     if address is not None:
         problem = _address_problem(address, settings)
         if problem or address.is_loopback or address.is_unspecified:

@@ -7,6 +7,7 @@ provider, the HF client); `redact` scrubs them from anything written down.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -14,9 +15,25 @@ from dotenv import dotenv_values
 
 from evaljobs.errors import SecretError
 
-__all__ = ["redact", "ref_name", "resolve", "secret_available"]
+__all__ = ["check_secret", "redact", "ref_name", "resolve", "secret_available"]
 
 _PREFIX = "secret://"
+
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+MAX_VALUE_BYTES = 64 * 1024
+
+
+def check_secret(name: str, value: str | None = None) -> None:
+    """A storable secret: a name like an environment variable's, a value of at most 64 KiB."""
+    if not _NAME.match(name):
+        raise SecretError(
+            "a secret name is letters, digits and _ (not starting with a digit), at most 128 characters"
+        )
+    if value is not None and not value:
+        raise SecretError(f"secret {name} is empty; give its value")
+    if value is not None and len(value.encode()) > MAX_VALUE_BYTES:
+        raise SecretError(f"secret {name} is over 64 KiB")
 
 
 def ref_name(ref: str) -> str:

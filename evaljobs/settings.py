@@ -100,6 +100,18 @@ class Settings(BaseSettings):
     """Let jobs reach loopback (localhost) URLs: the embedded default serves models there. Turn
     it off on a shared deployment. Link-local and cloud metadata addresses are always refused."""
 
+    model_entities: str = ""
+    """W&B entities whose artifacts an entity's jobs may serve besides its own:
+    `team-a:shared-models,*:public-models` (`*` = every entity)."""
+
+    s3_buckets: str = ""
+    """`s3://` buckets an entity's jobs may serve checkpoints from: `team-a:bucket-a,*:public-models`.
+    Empty: none."""
+
+    local_model_roots: str = ""
+    """Folders (comma-separated) whose checkpoints tenants' jobs may serve; empty: the model cache
+    (`home/models`). The operator's own CLI may serve any folder."""
+
     secrets_prefix: str = "evaljobs"
     """AWS Secrets Manager names are `PREFIX/ENTITY/NAME` (the secret store beside a DynamoDB registry)."""
 

@@ -20,8 +20,8 @@ from jsonschema.exceptions import ValidationError as SchemaError
 
 from evaljobs.catalog import CatalogEntry, get_catalog
 from evaljobs.errors import JobValidationError, ValidationIssue, issues_from_pydantic, json_pointer
-from evaljobs.secrets import ref_name, secret_available
 from evaljobs.spec import JobSpec
+from evaljobs.tenancy import Access, access_issues
 
 __all__ = ["generate_schema", "load_document", "parse_job", "semantic_issues", "validate_job"]
 
@@ -218,10 +218,8 @@ def _requirement_issues(spec: JobSpec, index: int, entry: CatalogEntry) -> list[
     return issues
 
 
-def semantic_issues(spec: JobSpec, env: dict[str, str] | None = None) -> list[ValidationIssue]:
-    """Problems beyond the schema: catalog ids, requirements, secrets that are not set."""
-    from evaljobs.settings import get_settings
-
+def semantic_issues(spec: JobSpec, access: Access) -> list[ValidationIssue]:
+    """Problems beyond the schema: catalog ids, requirements, and what the job may not reach."""
     catalog = get_catalog()
     issues: list[ValidationIssue] = []
     for index, bench in enumerate(spec.benchmark_refs()):
@@ -242,17 +240,7 @@ def semantic_issues(spec: JobSpec, env: dict[str, str] | None = None) -> list[Va
         issues.extend(_requirement_issues(spec, index, entry))
         requested = bench.scoring or (spec.scoring if spec.scoring != "auto" else None)
         issues.extend(_scoring_issues(spec, index, entry, requested))
-    secrets_file = get_settings().secrets_file
-    for pointer, ref in spec.secret_refs().items():
-        if not secret_available(ref, env, secrets_file):
-            name = ref_name(ref)
-            issues.append(
-                ValidationIssue(
-                    pointer,
-                    f"secret {name} is not set: export {name}=… before submitting, "
-                    "or add it to EVALJOBS_SECRETS_FILE",
-                )
-            )
+    issues.extend(access_issues(spec, access))
     return issues
 
 
@@ -269,10 +257,11 @@ def parse_job(doc: dict[str, Any]) -> JobSpec:
         raise JobValidationError(issues_from_pydantic(exc)) from exc
 
 
-def validate_job(doc: dict[str, Any], env: dict[str, str] | None = None) -> JobSpec:
-    """Everything: schema, pydantic, semantics. Returns the spec or raises JobValidationError."""
+def validate_job(doc: dict[str, Any], access: Access | None = None) -> JobSpec:
+    """Everything: schema, pydantic, semantics, and what the submitter may reach (a tenant with
+    no stored secrets when `access` is absent). Returns the spec or raises JobValidationError."""
     spec = parse_job(doc)
-    issues = semantic_issues(spec, env)
+    issues = semantic_issues(spec, access or Access())
     if issues:
         raise JobValidationError(issues)
     return spec

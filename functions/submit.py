@@ -6,20 +6,29 @@ validated the same way and records what started it.
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
-from evaljobs.errors import CheckpointError, EvalJobError, JobValidationError, ValidationIssue
+from evaljobs.errors import (
+    CheckpointError,
+    EvalJobError,
+    JobNotFoundError,
+    JobValidationError,
+    ValidationIssue,
+)
 from evaljobs.policies import ArtifactEvent, EventType, Policy
 from evaljobs.records import JobRecord, Trigger
 from evaljobs.settings import Settings
 from evaljobs.spec import JobSpec
 from evaljobs.stores import JobRegistry
+from evaljobs.tenancy import Access
 from evaljobs.validation import validate_job
 from evaljobs.wandb_config import from_wandb_config, is_wandb_config
 from runners.executor import Executor
 
 __all__ = [
+    "access_for",
     "check_local_checkpoint",
     "new_job_id",
     "policy_issues",
@@ -67,13 +76,43 @@ def check_local_checkpoint(spec: JobSpec, settings: Settings) -> None:
         raise JobValidationError([ValidationIssue(pointer, str(exc))]) from exc
 
 
-def prepare_job(doc: dict[str, Any], settings: Settings, env: dict[str, str] | None = None) -> JobSpec:
-    """Validate a job document (ours or W&B's config form) completely; nothing is written."""
+def access_for(trigger: Trigger, settings: Settings) -> Access:
+    """What a submission may reach: the operator's CLI, or a tenant (HTTP, webhook, cron)."""
+    from evaljobs.stores import open_secret_store
+
+    names = open_secret_store(settings).secret_names
+    if trigger.kind == "cli":
+        env = dict(os.environ) if settings.secrets_from_env else None
+        return Access(names, env=env, operator=True, settings=settings)
+    return Access(names, settings=settings)
+
+
+def prepare_job(doc: dict[str, Any], settings: Settings, access: Access | None = None) -> JobSpec:
+    """Validate a job document (ours or W&B's config form) completely for its submitter (a tenant
+    when `access` is absent); nothing is written."""
     if is_wandb_config(doc):
         doc = from_wandb_config(doc)
-    spec = validate_job(doc, env)
+    spec = validate_job(doc, access or Access(settings=settings))
     check_local_checkpoint(spec, settings)
     return spec
+
+
+def _check_baseline(spec: JobSpec, registry: JobRegistry) -> None:
+    """A baseline job must be one of the job's own entity (another's is as unknown as a missing one)."""
+    if not spec.baseline or spec.baseline == "project":
+        return
+    try:
+        found = registry.get(spec.baseline).entity == spec.entity
+    except JobNotFoundError:
+        found = False
+    if not found:
+        raise JobValidationError(
+            [
+                ValidationIssue(
+                    "/baseline", f"no job {spec.baseline} in {spec.entity}; `evaljobs list` shows them"
+                )
+            ]
+        )
 
 
 def rerun_doc(spec: JobSpec, project: str | None = None, entity: str | None = None) -> dict[str, Any]:
@@ -90,11 +129,10 @@ def submit_job(
     registry: JobRegistry,
     executor: Executor,
     settings: Settings,
-    env: dict[str, str] | None = None,
 ) -> JobRecord:
     """Validate, record (only once valid) and dispatch; returns the queued job."""
     job, _ = submit_job_once(
-        doc, trigger=trigger, registry=registry, executor=executor, settings=settings, env=env, key=None
+        doc, trigger=trigger, registry=registry, executor=executor, settings=settings, key=None
     )
     return job
 
@@ -107,11 +145,11 @@ def submit_job_once(
     registry: JobRegistry,
     executor: Executor,
     settings: Settings,
-    env: dict[str, str] | None = None,
 ) -> tuple[JobRecord, bool]:
     """`submit_job` under an idempotency key: (the job, True) the first time; (the earlier job,
     False) for a key already used, and then nothing is recorded or dispatched."""
-    spec = prepare_job(doc, settings, env)
+    spec = prepare_job(doc, settings, access_for(trigger, settings))
+    _check_baseline(spec, registry)
     record = JobRecord(
         id=new_job_id(),
         name=spec.name,
@@ -145,7 +183,9 @@ def policy_issues(policy: Policy, settings: Settings) -> list[ValidationIssue]:
             )
         )
     try:
-        prepare_job(doc, settings)
+        prepare_job(
+            doc, settings, access_for(Trigger(kind="cron" if policy.schedule else "webhook"), settings)
+        )
     except JobValidationError as exc:
         return [ValidationIssue(f"/job{i.pointer}", i.message) for i in exc.issues]
     except EvalJobError as exc:

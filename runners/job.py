@@ -21,12 +21,13 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from evaljobs.errors import EvalJobError, EvaluationError
+from evaljobs.errors import EvalJobError, EvaluationError, SecretError
+from evaljobs.reach import resolved_problem
 from evaljobs.records import Accounting, BenchmarkResult, JobRecord, JobStatus, Runtime
-from evaljobs.secrets import redact, resolve
+from evaljobs.secrets import redact, ref_name, resolve
 from evaljobs.settings import Settings, get_settings
 from evaljobs.spec import JobSpec
-from evaljobs.stores import JobRegistry, open_registry
+from evaljobs.stores import JobRegistry, open_registry, open_secret_store
 from runners.datasets_source import activate, mirror_revision, parse_source
 from runners.processes import runner_alive
 from runners.sinks import SinkContext, default_sinks, run_sinks
@@ -95,16 +96,45 @@ def _interrupted(record: JobRecord) -> bool:
     return not runner_alive(pid)
 
 
-def _resolve_secrets(spec: JobSpec, settings: Settings) -> dict[str, str]:
-    return {ptr: resolve(ref, secrets_file=settings.secrets_file) for ptr, ref in spec.secret_refs().items()}
+_RUNNER_KEYS = frozenset({"WANDB_API_KEY"})
+"""Deployment keys the runner's own sinks need; every other `*_API_KEY` leaves a tenant's runner."""
 
 
-def _export_secret_env(spec: JobSpec, values: dict[str, str]) -> None:
-    """Hand secrets to the libraries that read them from the environment (this process only)."""
+def _resolve_secrets(record: JobRecord, settings: Settings) -> dict[str, str]:
+    """The job's secrets by pointer, from its entity's store only; the operator's own CLI runs
+    with `secrets_from_env` may also read this environment."""
+    store = open_secret_store(settings)
+    from_env = record.trigger.kind == "cli" and settings.secrets_from_env
+    values: dict[str, str] = {}
+    for pointer, ref in record.spec.secret_refs().items():
+        name = ref_name(ref)
+        value = store.secret_value(record.entity, name)
+        if value is None and from_env:
+            value = resolve(ref, secrets_file=settings.secrets_file)
+        if value is None:
+            raise SecretError(f"secret {name} is not stored for entity {record.entity}")
+        values[pointer] = value
+    return values
+
+
+def _job_environment(record: JobRecord, values: dict[str, str]) -> None:
+    """This runner process's environment for the job: a tenant's job keeps none of the
+    deployment's model-provider keys (a provider that falls back on `OPENAI_API_KEY` must not
+    find the operator's); the job's own secrets go where libraries look for them."""
+    if record.trigger.kind != "cli":
+        for name in [n for n in os.environ if n.endswith("_API_KEY") and n not in _RUNNER_KEYS]:
+            del os.environ[name]
     if token := values.get("/secrets/hf_token"):
         os.environ["HF_TOKEN"] = token
     if key := values.get("/secrets/scorer_api_key"):
-        os.environ.setdefault("OPENAI_API_KEY", key)
+        os.environ["OPENAI_API_KEY"] = key
+
+
+def _check_urls(spec: JobSpec, settings: Settings) -> None:
+    """The base URLs again, on the addresses they resolve to now (a name can point anywhere)."""
+    for url in (spec.api.base_url if spec.api else None, spec.grader.base_url if spec.grader else None):
+        if url and (problem := resolved_problem(url, settings)):
+            raise EvaluationError(f"base_url refused: {problem}")
 
 
 def _evaluate(
@@ -188,13 +218,14 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
     started = time.monotonic()
     try:
         with _cancel_on_sigterm():
-            secrets = _resolve_secrets(spec, settings)
+            secrets = _resolve_secrets(record, settings)
             say.secrets = list(secrets.values())
             source = parse_source(settings.dataset_source)
             registry.update_runtime(job_id, Runtime(job_dir=str(folder)), versions=_versions(source))
             say(f"job {job_id}: {record.model} on {', '.join(b.id for b in spec.benchmark_refs())}")
             activate(source)
-            _export_secret_env(spec, secrets)
+            _job_environment(record, secrets)
+            _check_urls(spec, settings)
             if registry.cancel_requested(job_id):
                 raise JobCancelled("cancelled before it started")
             success, results = _evaluate(spec, settings, folder, secrets, say, registry, job_id)

@@ -1,6 +1,6 @@
 """`evaljobs`: the command line. Thin: it calls functions/ and the registry, and renders.
 
-Commands live by subject (`jobs`, `reports`, `service`); their tables in `functions.tables`. An
+Commands live by subject (`jobs`, `reports`, `service`, `secrets`); their tables in `functions.tables`. An
 `EvalJobError` from any command is reported once, by `terminal.ErrorReportingGroup`.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from functions.cli import jobs, reports, service
+from functions.cli import jobs, reports, secrets, service
 from functions.cli.terminal import ErrorReportingGroup
 
 __all__ = ["app"]
@@ -23,3 +23,4 @@ app = typer.Typer(
 app.add_typer(jobs.commands)
 app.add_typer(reports.commands)
 app.add_typer(service.commands)
+app.add_typer(secrets.commands)

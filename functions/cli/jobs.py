@@ -97,9 +97,10 @@ def submit(job_file: JobFile) -> None:
 @commands.command()
 def validate(job_file: JobFile) -> None:
     """Check a job without running it."""
-    from functions.submit import prepare_job
+    from functions.submit import access_for, prepare_job
 
-    spec = prepare_job(_read(job_file), get_settings())
+    settings = get_settings()
+    spec = prepare_job(_read(job_file), settings, access_for(Trigger(kind="cli"), settings))
     console.print(f"[green]valid[/green]: {spec.display_model()} on {len(spec.benchmarks)} benchmark(s)")
 
 

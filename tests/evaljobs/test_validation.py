@@ -5,6 +5,7 @@ import pytest
 
 from evaljobs.errors import JobValidationError
 from evaljobs.validation import load_document, validate_job
+from tests.support.access import cli
 
 
 def job(**overrides: Any) -> dict[str, Any]:
@@ -15,13 +16,13 @@ def job(**overrides: Any) -> dict[str, Any]:
 
 def issues(doc: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, str]:
     with pytest.raises(JobValidationError) as info:
-        validate_job(doc, env or {})
+        validate_job(doc, cli(env))
     return {i.pointer: i.message for i in info.value.issues}
 
 
 def test_valid_job_has_no_cap_on_benchmarks(home: Path) -> None:
     spec = validate_job(
-        job(benchmarks=["arc_easy", "arc_challenge", "boolq", "piqa", "hellaswag", "gsm8k"]), {}
+        job(benchmarks=["arc_easy", "arc_challenge", "boolq", "piqa", "hellaswag", "gsm8k"]), cli()
     )
     assert len(spec.benchmarks) == 6
     assert spec.limit is None  # absent means all samples, never a silent default
@@ -44,7 +45,7 @@ def test_missing_secret_is_reported_with_how_to_set_it(home: Path) -> None:
     doc = job(model={"api": {"model": "openai/gpt-4o-mini", "api_key": "secret://MY_KEY"}})
     found = issues(doc, env={})
     assert "export MY_KEY=" in found["/model/api/api_key"]
-    assert validate_job(doc, env={"MY_KEY": "sk-test"}).api is not None
+    assert validate_job(doc, cli({"MY_KEY": "sk-test"})).api is not None
 
 
 def test_literal_secret_value_is_rejected(home: Path) -> None:
@@ -56,7 +57,7 @@ def test_judge_benchmark_needs_grader_or_scorer_key(home: Path) -> None:
     found = issues(job(benchmarks=["simpleqa"]))
     assert "grader" in found["/benchmarks/0"]
     ok = job(benchmarks=["simpleqa"], secrets={"scorer_api_key": "secret://OPENAI_API_KEY"})
-    assert validate_job(ok, {"OPENAI_API_KEY": "sk"})
+    assert validate_job(ok, cli({"OPENAI_API_KEY": "sk"}))
 
 
 def test_gated_dataset_needs_hf_token(home: Path) -> None:
@@ -68,7 +69,7 @@ def test_tool_benchmark_needs_tool_calling_on_a_checkpoint(home: Path) -> None:
     found = issues(job(benchmarks=["bfcl"]))
     assert "tool_calling: true" in found["/benchmarks/0"]
     on = job(benchmarks=["bfcl"], model={"checkpoint": {"uri": "/m", "tool_calling": True}})
-    assert validate_job(on, {})
+    assert validate_job(on, cli({}))
 
 
 def test_schema_errors_carry_pointers(home: Path) -> None:
@@ -147,7 +148,7 @@ def test_benchmark_args_are_bounded_in_total_size(home: Path) -> None:
     found = issues(job(benchmarks=[big]))
     [message] = [m for p, m in found.items() if p.startswith("/benchmarks/0") and p.endswith("/args")]
     assert "16 KiB" in message and len(message) < 300  # says the bound, never echoes the value
-    assert validate_job(job(benchmarks=[{**big, "args": {"prompt": "p" * 1000}}]), {})
+    assert validate_job(job(benchmarks=[{**big, "args": {"prompt": "p" * 1000}}]), cli({}))
 
 
 @pytest.mark.parametrize(

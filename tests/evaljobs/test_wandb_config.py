@@ -3,6 +3,7 @@ from pathlib import Path
 from evaljobs.spec import JobSpec
 from evaljobs.validation import validate_job
 from evaljobs.wandb_config import from_wandb_config, is_wandb_config, to_wandb_config
+from tests.support.access import cli
 
 
 def test_reads_wandb_checkpoint_config(home: Path) -> None:
@@ -14,7 +15,7 @@ def test_reads_wandb_checkpoint_config(home: Path) -> None:
         "hf_token": "secret://HF_TOKEN",
     }
     assert is_wandb_config(doc)
-    spec = validate_job(from_wandb_config(doc), {"HF_TOKEN": "x"})
+    spec = validate_job(from_wandb_config(doc), cli({"HF_TOKEN": "x"}))
     assert spec.checkpoint and spec.checkpoint.uri == "team/proj/model:v3"
     assert spec.limit is None and spec.leaderboard is False
 
@@ -29,7 +30,7 @@ def test_reads_wandb_hosted_config(home: Path) -> None:
             "api_key_var": "OPENAI_API_KEY",
         },
     }
-    spec = validate_job(from_wandb_config(doc), {"OPENAI_API_KEY": "sk"})
+    spec = validate_job(from_wandb_config(doc), cli({"OPENAI_API_KEY": "sk"}))
     assert spec.api and spec.api.api_key == "secret://OPENAI_API_KEY" and spec.limit == 5
 
 
@@ -69,8 +70,8 @@ def test_wandb_forms_round_trip_through_ours(home: Path) -> None:
     }
     env = {"HF_TOKEN": "x", "OPENAI_API_KEY": "sk"}
     for doc in (checkpoint, hosted):
-        spec = validate_job(from_wandb_config(doc), env)
+        spec = validate_job(from_wandb_config(doc), cli(env))
         exported = to_wandb_config(spec)
         assert {k: v for k, v in exported.items() if k != "evaljobs"} == doc
         # and the export, ours included, reads back as the same job
-        assert validate_job(from_wandb_config(exported), env) == spec
+        assert validate_job(from_wandb_config(exported), cli(env)) == spec

@@ -28,7 +28,6 @@ def submit(doc: dict[str, Any], registry: SqliteRegistry, executor: RecordingExe
         registry=registry,
         executor=executor,
         settings=get_settings(),
-        env={},
     )
 
 
@@ -106,3 +105,25 @@ def test_wandb_config_form_is_accepted(home: Path, tmp_path: Path) -> None:
     registry, executor = SqliteRegistry(tmp_path / "r.sqlite3"), RecordingExecutor()
     job = submit({"tasks": ["boolq", "piqa"], "limit": 3, "artifact_path": str(ckpt)}, registry, executor)
     assert registry.get(job.id).spec.benchmarks == ["boolq", "piqa"]
+
+
+def test_a_baseline_of_another_entity_is_as_unknown_as_a_missing_one(home: Path, tmp_path: Path) -> None:
+    registry, executor = SqliteRegistry(tmp_path / "r.sqlite3"), RecordingExecutor()
+    api = {"api": {"model": "openai/m", "base_url": "http://127.0.0.1:9/v1"}}
+    theirs = submit({"entity": "team-b", "model": api, "benchmarks": ["boolq"]}, registry, executor)
+    answers = []
+    for baseline in (theirs.id, "job-000000000000"):
+        with pytest.raises(JobValidationError) as caught:
+            submit(
+                {"entity": "team-a", "model": api, "benchmarks": ["boolq"], "baseline": baseline},
+                registry,
+                executor,
+            )
+        [issue] = caught.value.issues
+        answers.append((issue.pointer, issue.message.replace(baseline, "ID")))
+    assert answers[0] == answers[1] == ("/baseline", "no job ID in team-a; `evaljobs list` shows them")
+    mine = submit({"entity": "team-a", "model": api, "benchmarks": ["boolq"]}, registry, executor)
+    ok = submit(
+        {"entity": "team-a", "model": api, "benchmarks": ["boolq"], "baseline": mine.id}, registry, executor
+    )
+    assert ok.spec.baseline == mine.id and len(registry.jobs()) == 3

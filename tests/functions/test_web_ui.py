@@ -77,6 +77,7 @@ def site(home: Path, server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[d
         "EVALJOBS_EXECUTOR", "local"
     )  # runner subprocesses (Playwright owns this thread's loop)
     monkeypatch.setenv("VLLM_KEY", server.api_key)
+    monkeypatch.setenv("EVALJOBS_SECRETS_FROM_ENV", "1")  # the operator's own CLI-submitted jobs
     get_settings.cache_clear()
     settings = get_settings()
     registry = SqliteRegistry(settings.db_path)

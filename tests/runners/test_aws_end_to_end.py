@@ -18,7 +18,8 @@ import pytest
 from evaljobs.events import validate_event
 from evaljobs.records import JobStatus, Trigger
 from evaljobs.settings import get_settings
-from evaljobs.stores import open_registry
+from evaljobs.stores import open_registry, open_secret_store
+from evaljobs.stores.aws_secrets import AwsSecretStore
 from evaljobs.stores.dynamodb_registry import DynamoRegistry
 from functions.submit import submit_job
 from infra.aws_resources import provision
@@ -51,14 +52,18 @@ def test_job_on_aws_adapters_leaks_no_secret(
         "EVALJOBS_EVAL_LOGS_BUCKET": resources["EVALJOBS_EVAL_LOGS_BUCKET"],
         "EVALJOBS_EVENT_SNS_TOPIC_ARN": resources["EVALJOBS_EVENT_SNS_TOPIC_ARN"],
         "EVALJOBS_AWS_ENDPOINT_URL": aws_endpoint,
-        "EJ_TEST_MODEL_KEY": server.api_key,
-        **PLANTED,
+        **PLANTED,  # also in the server's environment, where secret:// must not reach them
     }.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     settings = get_settings()
     registry = open_registry(settings)
     assert isinstance(registry, DynamoRegistry)
+    # the job's secrets live in its entity's store: Secrets Manager beside the DynamoDB registry
+    store = open_secret_store(settings)
+    assert isinstance(store, AwsSecretStore)
+    for name, value in {"EJ_TEST_MODEL_KEY": server.api_key, **PLANTED}.items():
+        store.put_secret("local", name, value)
     queued: list[str] = []
 
     class Later:
@@ -83,7 +88,7 @@ def test_job_on_aws_adapters_leaks_no_secret(
                 "scorer_api_key": "secret://EJ_TEST_SCORER_KEY",
             },
         },
-        trigger=Trigger(kind="cli"),
+        trigger=Trigger(kind="http"),  # a tenant's job: secrets from its entity's store only
         registry=registry,
         executor=Later(),
         settings=settings,

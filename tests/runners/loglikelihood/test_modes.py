@@ -7,6 +7,7 @@ from evaljobs.errors import JobValidationError
 from evaljobs.spec import JobSpec
 from evaljobs.validation import validate_job
 from runners.evaluate import resolve_scoring
+from tests.support.access import cli
 
 
 def spec(**doc: Any) -> JobSpec:
@@ -35,7 +36,7 @@ def test_loglikelihood_on_unsupported_benchmark_is_rejected(home: Path) -> None:
                 "benchmarks": ["arc_easy", "gsm8k"],
                 "scoring": "loglikelihood",
             },
-            {},
+            cli(),
         )
 
 
@@ -45,9 +46,9 @@ def test_hosted_api_without_prompt_logprobs_is_rejected(home: Path) -> None:
         "benchmarks": [{"id": "arc_easy", "scoring": "loglikelihood"}],
     }
     with pytest.raises(JobValidationError, match="cannot return prompt log-probabilities"):
-        validate_job(doc, {})
+        validate_job(doc, cli({}))
     ok = {
         "model": {"api": {"model": "vllm/my-model", "base_url": "http://127.0.0.1:8000/v1"}},
         "benchmarks": [{"id": "arc_easy", "scoring": "loglikelihood"}],
     }
-    assert validate_job(ok, {})
+    assert validate_job(ok, cli({}))
