@@ -117,7 +117,19 @@ def _resolve_secrets(record: JobRecord, settings: Settings) -> dict[str, str]:
     return values
 
 
-def _job_environment(record: JobRecord, values: dict[str, str]) -> None:
+@contextmanager
+def _job_environment() -> Iterator[None]:
+    """Whatever a job changes in this process's environment is undone when it ends, so a warm
+    container (or an inline run) starts the next job with the environment it had."""
+    before = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(before)
+
+
+def _prepare_environment(record: JobRecord, values: dict[str, str]) -> None:
     """This runner process's environment for the job: a tenant's job keeps none of the
     deployment's model-provider keys (a provider that falls back on `OPENAI_API_KEY` must not
     find the operator's); the job's own secrets go where libraries look for them."""
@@ -217,14 +229,14 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
     results: list[BenchmarkResult] = []
     started = time.monotonic()
     try:
-        with _cancel_on_sigterm():
+        with _cancel_on_sigterm(), _job_environment():
             secrets = _resolve_secrets(record, settings)
             say.secrets = list(secrets.values())
             source = parse_source(settings.dataset_source)
             registry.update_runtime(job_id, Runtime(job_dir=str(folder)), versions=_versions(source))
             say(f"job {job_id}: {record.model} on {', '.join(b.id for b in spec.benchmark_refs())}")
             activate(source)
-            _job_environment(record, secrets)
+            _prepare_environment(record, secrets)
             _check_urls(spec, settings)
             if registry.cancel_requested(job_id):
                 raise JobCancelled("cancelled before it started")

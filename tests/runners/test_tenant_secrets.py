@@ -8,6 +8,7 @@ with the server's environment (planted deployment keys included).
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -146,3 +147,28 @@ def test_secret_refs_outside_the_entity_fail_alike(
         "`evaljobs secret set --entity team-a NAME`"
     )
     assert registry.jobs() == [] and listener.requests == []
+
+
+def test_a_job_leaves_the_process_environment_as_it_found_it(
+    tenant_home: Settings, listener: Listener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inline (and in a warm Modal container) the next job must not inherit this one's keys."""
+    from runners.job import run_job
+
+    registry = SqliteRegistry(tenant_home.db_path)
+
+    class Later:
+        def dispatch(self, job_id: str) -> None:
+            pass
+
+    doc = {**job(listener.url, api_key="secret://MODEL_KEY"), "secrets": {"hf_token": "secret://MODEL_KEY"}}
+    record = submit_job(
+        doc, trigger=Trigger(kind="http"), registry=registry, executor=Later(), settings=tenant_home
+    )
+    monkeypatch.setenv("HF_TOKEN", "hf-operator")
+    before = dict(os.environ)
+    run_job(record.id, registry, tenant_home)
+    assert f"Bearer {TEAM_A_KEY}" in "\n".join(listener.requests)
+    # the job set HF_TOKEN to its own and dropped the server's OPENAI_API_KEY; both are back
+    after = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}  # W&B's own, from its sink
+    assert after == {k: v for k, v in before.items() if not k.startswith("WANDB_")}
