@@ -30,8 +30,9 @@ class Settings(BaseSettings):
     dynamodb_table: str = "evaljobs-jobs"
     """The DynamoDB table of the `dynamodb` registry."""
 
-    aws_region: str = "us-east-1"
-    """AWS region of the AWS adapters."""
+    aws_region: str | None = None
+    """AWS region of the AWS adapters; unset, boto3's own chain decides (`AWS_DEFAULT_REGION`,
+    the AWS config file), as the Modal secret `evaljobs-aws` sets it."""
 
     aws_endpoint_url: str | None = None
     """Endpoint of an AWS-compatible server (a local stand-in such as moto); None for AWS itself."""
