@@ -61,6 +61,9 @@ def _name(requirement: str) -> str:
 RUNNER_PACKAGES = _requirements("gpu")
 API_PACKAGES = [req for req in _requirements() if _name(req) not in RUNNER_ONLY]
 SOURCE = ("evaljobs", "functions", "runners", "schemas")
+SOURCE_IGNORE = modal.FilePatternMatcher("**/__pycache__", "**/*.pyc")
+"""Everything else of the packages ships: the code reads its UI, schemas, catalog and templates
+(Modal's default would ship `.py` files only)."""
 
 CLOUD_SETTINGS = {
     "EVALJOBS_REGISTRY": "dynamodb",
@@ -83,7 +86,7 @@ runner_image = (
     modal.Image.debian_slim(python_version="3.11")
     .pip_install(*RUNNER_PACKAGES)
     .env(RUNNER_SETTINGS)
-    .add_local_python_source(*SOURCE)
+    .add_local_python_source(*SOURCE, ignore=SOURCE_IGNORE)
 )
 # The API image holds nothing CPU- or GPU-specific (no torch, no vllm), so it installs the
 # very versions the local install and CI run.
@@ -92,7 +95,7 @@ api_image = (
     .add_local_file(CONSTRAINTS, "/root/constraints.txt", copy=True)
     .pip_install(*API_PACKAGES, extra_options="-c /root/constraints.txt")
     .env(CLOUD_SETTINGS)
-    .add_local_python_source(*SOURCE)
+    .add_local_python_source(*SOURCE, ignore=SOURCE_IGNORE)
 )
 
 hf_cache = modal.Volume.from_name("evaljobs-hf-cache", create_if_missing=True)
