@@ -72,15 +72,20 @@ def test_the_api_app_starts_from_the_api_containers_files(tmp_path: Path) -> Non
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(local, target)
     code = (
-        "import evaljobs, functions.api as api, json;"
-        "assert evaljobs.__file__.startswith(%r), evaljobs.__file__;"
+        "import os, evaljobs, functions.api as api;"
+        "assert evaljobs.__file__.startswith(os.environ['CONTAINER_ROOT']), evaljobs.__file__;"
         "app = api.create_app();"
         "from evaljobs.validation import parse_job;"
         "parse_job({'model': {'api': {'model': 'openai/m'}}, 'benchmarks': ['boolq']});"
         "from evaljobs.catalog import get_catalog; assert get_catalog();"
         "print(sorted(r.path for r in app.routes if getattr(r, 'path', '').startswith('/ui'))[:1])"
-    ) % str(root)
-    env = {**os.environ, "PYTHONPATH": str(root), "EVALJOBS_HOME": str(tmp_path / "home")}
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "CONTAINER_ROOT": str(root),
+        "EVALJOBS_HOME": str(tmp_path / "home"),
+    }
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
