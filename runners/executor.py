@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 from typing import Protocol
 
 from evaljobs.records import JobStatus, Runtime
@@ -92,6 +93,8 @@ def cancel_job(registry: JobRegistry, job_id: str) -> JobStatus:
         registry.finish(job_id, JobStatus.CANCELLED, [], "cancelled")
         return registry.get(job_id).status
     pid = job.runtime.pid
+    if job.runtime.host not in (None, socket.gethostname()):
+        return job.status  # its runner is on another host: a pid here names some other process
     if job.status is JobStatus.RUNNING and pid:
         try:
             os.kill(pid, signal.SIGTERM)  # the runner stops vLLM and records `cancelled`

@@ -257,6 +257,12 @@ def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings
     except Exception as exc:  # noqa: BLE001 - last line of defence: the job must end failed, not hang
         error = redact(f"internal error: {type(exc).__name__}: {exc}", secrets.values())
         say(redact(traceback.format_exc(), secrets.values()))
+    except (
+        BaseException
+    ) as exc:  # cancelled from outside: Modal's InputCancellation, asyncio's CancelledError
+        if isinstance(exc, SystemExit | GeneratorExit):
+            raise
+        status, error = JobStatus.CANCELLED, f"cancelled ({type(exc).__name__})"
     if status is JobStatus.FAILED and registry.cancel_requested(job_id):
         status, error = JobStatus.CANCELLED, "cancelled"
     say(f"job {job_id} {status.value}" + (f": {error}" if error else ""))

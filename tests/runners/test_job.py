@@ -1,6 +1,11 @@
 """run_job's bookkeeping, without a model server."""
 
+import json
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from evaljobs.records import JobRecord, JobStatus, Runtime
 from evaljobs.settings import get_settings
@@ -35,3 +40,45 @@ def test_a_finished_job_is_not_run_again(home: Path) -> None:
     registry.finish("job-done", JobStatus.SUCCEEDED, [], None)
     assert run_job("job-done", registry, settings) is JobStatus.SUCCEEDED
     assert not (settings.jobs_dir / "job-done" / "job.log").exists()
+
+
+class InputCancellation(BaseException):
+    """What Modal raises into a running input when its call is cancelled (a BaseException)."""
+
+
+def test_a_cancellation_from_outside_ends_the_job_with_its_sinks(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runners.job as job_module
+
+    def cancelled(*args: object, **kwargs: object) -> object:
+        raise InputCancellation
+
+    monkeypatch.setattr(job_module, "_evaluate", cancelled)
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    registry.create(JobRecord(id="job-cancelled", entity="local", project="p", model="m", spec=API_JOB))
+    assert run_job("job-cancelled", registry, settings) is JobStatus.CANCELLED
+    job = registry.get("job-cancelled")
+    assert job.status is JobStatus.CANCELLED and "InputCancellation" in (job.error or "")
+    events = [json.loads(line) for line in (settings.home / "outbox.jsonl").read_text().splitlines()]
+    assert [(e["job_id"], e["status"]) for e in events] == [("job-cancelled", "cancelled")]
+
+
+def test_cancel_never_signals_a_pid_of_another_host(home: Path) -> None:
+    from runners.executor import cancel_job
+
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        registry.create(JobRecord(id="job-elsewhere", entity="local", project="p", model="m", spec=API_JOB))
+        registry.transition(
+            "job-elsewhere", JobStatus.RUNNING, runtime=Runtime(pid=bystander.pid, host="another-container")
+        )
+        cancel_job(registry, "job-elsewhere")
+        assert bystander.poll() is None  # same pid number, other host: not ours to signal
+        assert registry.cancel_requested("job-elsewhere")
+    finally:
+        bystander.kill()
+        bystander.wait()
