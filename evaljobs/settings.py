@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     """Folders (comma-separated) whose checkpoints tenants' jobs may serve; empty: the model cache
     (`home/models`). The operator's own CLI may serve any folder."""
 
+    max_body_bytes: int = 1024 * 1024
+    """Largest request body the API reads (jobs, policies, webhooks); larger ones get 413 before
+    anything, credentials included, is looked at."""
+
     secrets_prefix: str = "evaljobs"
     """AWS Secrets Manager names are `PREFIX/ENTITY/NAME` (the secret store beside a DynamoDB registry)."""
 

@@ -6,7 +6,9 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
+from evaljobs.settings import get_settings
 from functions.api.errors import install_error_handlers
+from functions.api.middleware import BodyLimit, SecurityHeaders
 from functions.api.routers import health, jobs, policies, results, ui, webhooks
 from functions.services import Services
 
@@ -26,9 +28,16 @@ def create_app(services: Services | None = None) -> FastAPI:
         title="evaljobs",
         version=_package_version(),
         description="Evaluate LLMs on standard benchmarks: jobs, triggers, leaderboards.",
+        # Swagger UI and ReDoc load scripts from a CDN: not on the origin that holds the UI's token
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.services = services
     install_error_handlers(app)
+    max_bytes = services.settings.max_body_bytes if services else get_settings().max_body_bytes
+
+    app.add_middleware(BodyLimit, max_bytes=max_bytes)
+    app.add_middleware(SecurityHeaders)
     # the order is the OpenAPI document's order of paths (schemas/openapi.json)
     app.include_router(health.router)
     app.include_router(ui.router)
