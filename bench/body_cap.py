@@ -77,9 +77,8 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for path, mode, statuses, rss in rows:
         answers = ", ".join(str(s) for s in sorted(statuses))
-        print(
-            f"| {path} | {args.mb} MiB, {mode} | {args.rounds} | {answers} | {rss:.1f} | {rss - before:+.1f} |"
-        )
+        body = f"{args.mb} MiB, {mode}"
+        print(f"| {path} | {body} | {args.rounds} | {answers} | {rss:.1f} | {rss - before:+.1f} |")
 
 
 if __name__ == "__main__":
