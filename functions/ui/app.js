@@ -30,6 +30,8 @@ function svg(tag, attrs = {}, ...children) {
 }
 
 const num = (x, d = 4) => (x === null || x === undefined ? "–" : Number(x).toFixed(d));
+// every id or name from the URL or the API is encoded before it goes into a path
+const enc = encodeURIComponent;
 const ci = (lo, hi, d = 3) => (lo === null || lo === undefined ? "–" : `[${num(lo, d)}, ${num(hi, d)}]`);
 const when = (iso) => (iso ? iso.replace("T", " ").slice(0, 16) : "–");
 const short = (metric) => metric || "–";
@@ -78,7 +80,7 @@ async function projectsPage() {
   show(
     h("h1", {}, "Projects"),
     projects.length
-      ? h("ul", {}, projects.map((p) => h("li", {}, h("a", { href: `#/leaderboard/${p.entity}/${p.project}` }, `${p.entity}/${p.project}`))))
+      ? h("ul", {}, projects.map((p) => h("li", {}, h("a", { href: `#/leaderboard/${enc(p.entity)}/${enc(p.project)}` }, `${p.entity}/${p.project}`))))
       : h("p", { class: "muted" }, "No jobs yet. Run one: evaljobs run examples/quickstart.yaml"),
     h("h2", {}, "Recent jobs"),
     jobsTable(jobs),
@@ -94,7 +96,7 @@ function jobsTable(jobs) {
   return h("div", { class: "table-wrap" }, h("table", {},
     h("thead", {}, h("tr", {}, ["job", "model", "project", "status", "trigger", "created"].map((c) => h("th", {}, c)))),
     h("tbody", {}, jobs.map((j) => h("tr", {},
-      h("td", {}, h("a", { href: `#/jobs/${j.id}` }, j.id)), h("td", {}, j.model), h("td", {}, `${j.entity}/${j.project}`),
+      h("td", {}, h("a", { href: `#/jobs/${enc(j.id)}` }, j.id)), h("td", {}, j.model), h("td", {}, `${j.entity}/${j.project}`),
       h("td", {}, statusBadge(j.status)), h("td", {}, j.trigger.kind), h("td", {}, when(j.created_at)))))));
 }
 
@@ -103,7 +105,7 @@ function jobsTable(jobs) {
 const COLUMNS = [
   { key: "benchmark", label: "benchmark" },
   { key: "model", label: "model" },
-  { key: "job_id", label: "job", link: (r) => `#/jobs/${r.job_id}` },
+  { key: "job_id", label: "job", link: (r) => `#/jobs/${enc(r.job_id)}` },
   { key: "job_name", label: "name" },
   { key: "scoring", label: "scoring" },
   { key: "metric", label: "metric", fmt: short },
@@ -162,7 +164,7 @@ async function leaderboardPage(entity, project) {
   const tableHolder = h("div", { class: "table-wrap" });
   const compareButton = h("button", { type: "button", class: "primary", disabled: true, onclick: () => {
     const [a, b] = [...state.selected];
-    location.hash = `#/compare?a=${a}&b=${b}`;
+    location.hash = `#/compare?${new URLSearchParams({ a, b })}`;
   } }, "Compare 2 selected jobs");
 
   function visibleRows() {
@@ -245,7 +247,7 @@ async function leaderboardPage(entity, project) {
       h("button", { type: "button", onclick: async () => download(`${project}.csv`, await api(`${base}?format=csv`, { raw: true }), "text/csv") }, "Export CSV"),
       h("button", { type: "button", onclick: async () => {
         const created = await api(`/projects/${encodeURIComponent(entity)}/${encodeURIComponent(project)}/rerun-last`, { method: "POST" });
-        location.hash = `#/jobs/${created.id}`;
+        location.hash = `#/jobs/${enc(created.id)}`;
       } }, "Re-run last job"),
       compareButton, count),
     columnChooser, tableHolder, snippets(entity, project));
@@ -286,7 +288,7 @@ async function samplesViewer(job) {
   const list = h("div", {});
   async function load() {
     try {
-      const page = await api(`/jobs/${job.id}/samples?benchmark=${encodeURIComponent(state.benchmark)}&offset=${state.offset}&limit=${state.limit}`);
+      const page = await api(`/jobs/${enc(job.id)}/samples?benchmark=${encodeURIComponent(state.benchmark)}&offset=${state.offset}&limit=${state.limit}`);
       pager.textContent = `${page.total ? page.offset + 1 : 0}–${page.offset + page.samples.length} of ${page.total}`;
       prev.disabled = page.offset === 0;
       next.disabled = page.offset + page.samples.length >= page.total;
@@ -312,18 +314,18 @@ async function samplesViewer(job) {
 }
 
 async function jobPage(id) {
-  const job = await api(`/jobs/${id}`);
+  const job = await api(`/jobs/${enc(id)}`);
   const [config, log] = await Promise.all([
-    api(`/jobs/${id}/config.yaml`, { raw: true }),
-    api(`/jobs/${id}/log`, { raw: true }).catch((e) => `(${e.message})`),
+    api(`/jobs/${enc(id)}/config.yaml`, { raw: true }),
+    api(`/jobs/${enc(id)}/log`, { raw: true }).catch((e) => `(${e.message})`),
   ]);
   const acc = job.accounting;
   const trigger = job.trigger.detail?.rerun_of ? `${job.trigger.kind} (re-run of ${job.trigger.detail.rerun_of})` : job.trigger.kind;
   const comparison = job.runtime?.comparison;
   show(
     h("h1", {}, `${job.name || job.id} `, statusBadge(job.status)),
-    h("p", {}, h("a", { href: `#/leaderboard/${job.entity}/${job.project}` }, `${job.entity}/${job.project}`), " · ", job.model, " · ",
-      h("a", { href: `#/compare?b=${job.id}` }, "compare with the project baseline")),
+    h("p", {}, h("a", { href: `#/leaderboard/${enc(job.entity)}/${enc(job.project)}` }, `${job.entity}/${job.project}`), " · ", job.model, " · ",
+      h("a", { href: `#/compare?${new URLSearchParams({ b: job.id })}` }, "compare with the project baseline")),
     job.error ? h("p", { class: "error" }, job.error) : null,
     h("div", { class: "cards" },
       card("status", job.status), card("trigger", trigger), card("created", when(job.created_at)), card("finished", when(job.finished_at)),
@@ -332,7 +334,7 @@ async function jobPage(id) {
       card("estimated cost", acc ? (acc.cost_usd === null ? "unknown" : `$${num(acc.cost_usd, 4)}`) : "–")),
     acc ? h("p", { class: "muted" }, `Cost basis: ${acc.rates.basis}. Server time is shared among benchmarks by tokens.`) : null,
     comparison?.baseline ? h("p", {}, `Against baseline ${comparison.baseline}: `, comparison.regressed ? h("strong", { class: "verdict-regression" }, "regressed") : "no regression",
-      " (", h("a", { href: `#/compare?a=${comparison.baseline}&b=${job.id}` }, "details"), ")") : null,
+      " (", h("a", { href: `#/compare?${new URLSearchParams({ a: comparison.baseline, b: job.id })}` }, "details"), ")") : null,
     h("h2", {}, "Metrics"), metricsTable(job),
     h("h2", {}, "Samples"), await samplesViewer(job),
     h("h2", {}, "Config (W&B-compatible config.yaml)"), h("pre", { id: "config" }, config),
@@ -390,10 +392,10 @@ async function comparePage(params) {
   const q = new URLSearchParams({ b, threshold });
   if (a) q.set("a", a);
   const comparison = await api(`/compare?${q}`);
-  const [jobA, jobB] = await Promise.all([api(`/jobs/${comparison.a}`), api(`/jobs/${comparison.b}`)]);
+  const [jobA, jobB] = await Promise.all([api(`/jobs/${enc(comparison.a)}`), api(`/jobs/${enc(comparison.b)}`)]);
   const names = comparison.benchmarks.map((r) => r.benchmark);
   view.append(...present(
-    h("p", {}, "A ", h("a", { href: `#/jobs/${jobA.id}` }, jobA.id), ` (${jobA.model}) · B `, h("a", { href: `#/jobs/${jobB.id}` }, jobB.id), ` (${jobB.model})`),
+    h("p", {}, "A ", h("a", { href: `#/jobs/${enc(jobA.id)}` }, jobA.id), ` (${jobA.model}) · B `, h("a", { href: `#/jobs/${enc(jobB.id)}` }, jobB.id), ` (${jobB.model})`),
     h("div", { class: "table-wrap" }, comparePlot(jobA, jobB, names)),
     h("p", { class: "muted" }, "Bars: each job's primary metric; whiskers: its 95% interval. The table pairs the samples both jobs scored: B − A with its own 95% interval, far tighter than the two bars suggest because question difficulty cancels out. The verdict needs the whole interval beyond the threshold."),
     h("div", { class: "table-wrap" }, h("table", { id: "comparison" },
