@@ -44,10 +44,16 @@ class Principal:
 
     name: str
     entities: frozenset[str]
+    admin: bool = False
+    """An entity admin's token: it also manages its entities' secrets and policies."""
 
     def can(self, entity: str) -> bool:
         """True when the token may start and read jobs of `entity`."""
         return ALL_ENTITIES in self.entities or entity in self.entities
+
+    def administers(self, entity: str) -> bool:
+        """True when the token may manage `entity`'s secrets and policies (the operator's `*` may)."""
+        return ALL_ENTITIES in self.entities or (self.admin and entity in self.entities)
 
     def visible(self) -> Collection[str] | None:
         """Entities to filter listings by (None: every entity)."""
@@ -122,7 +128,7 @@ class JobRegistry(Protocol):
 class TriggerStore(Protocol):
     """What every trigger-state adapter offers."""
 
-    def create_token(self, name: str, entities: Collection[str]) -> str: ...
+    def create_token(self, name: str, entities: Collection[str], admin: bool = False) -> str: ...
     def principal(self, token: str) -> Principal | None: ...
     def create_webhook(self, entity: str) -> tuple[str, str]: ...
     def webhook_credential(self, access_token: str) -> WebhookCredential | None: ...

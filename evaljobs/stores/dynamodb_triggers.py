@@ -49,8 +49,8 @@ class DynamoTriggerStore:
             items.extend(page["Items"])
         return items
 
-    def create_token(self, name: str, entities: Collection[str]) -> str:
-        """A new API token for `entities`; only its hash is kept."""
+    def create_token(self, name: str, entities: Collection[str], admin: bool = False) -> str:
+        """A new API token for `entities`, an admin's or a member's; only its hash is kept."""
         if not entities:
             raise EvalJobError("a token needs at least one entity (or `*` for all)")
         token = "ej_" + secrets.token_urlsafe(32)
@@ -61,6 +61,7 @@ class DynamoTriggerStore:
                 "kind": {"S": "token"},
                 "name": {"S": name},
                 "entities": {"S": json.dumps(sorted(entities))},
+                "admin": {"BOOL": admin},
             },
         )
         return token
@@ -68,7 +69,10 @@ class DynamoTriggerStore:
     def principal(self, token: str) -> Principal | None:
         """The token's owner, or None."""
         item = self._get(f"token#{hash_token(token)}")
-        return Principal(item["name"]["S"], frozenset(json.loads(item["entities"]["S"]))) if item else None
+        if item is None:
+            return None
+        admin = item.get("admin", {}).get("BOOL", False)  # items written before token roles: members
+        return Principal(item["name"]["S"], frozenset(json.loads(item["entities"]["S"])), admin)
 
     def create_webhook(self, entity: str) -> tuple[str, str]:
         """A new (access token, signing secret) pair for the entity's W&B webhook."""

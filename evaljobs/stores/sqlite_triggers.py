@@ -47,19 +47,22 @@ class SqliteTriggerStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         with connect(path) as db:
             db.executescript(_SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(api_tokens)")}
+            if "admin" not in columns:  # stores written before token roles: every token a member
+                db.execute("ALTER TABLE api_tokens ADD COLUMN admin INTEGER NOT NULL DEFAULT 0")
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self.path)
 
-    def create_token(self, name: str, entities: Collection[str]) -> str:
-        """A new API token for `entities` (`*`: all); only its hash is kept."""
+    def create_token(self, name: str, entities: Collection[str], admin: bool = False) -> str:
+        """A new API token for `entities` (`*`: all), an admin's or a member's; only its hash is kept."""
         if not entities:
             raise EvalJobError("a token needs at least one entity (or `*` for all)")
         token = "ej_" + secrets.token_urlsafe(32)
         with self._tx() as db:
             db.execute(
-                "INSERT INTO api_tokens (hash, name, entities, created_at) VALUES (?,?,?,?)",
-                (hash_token(token), name, json.dumps(sorted(entities)), utcnow().isoformat()),
+                "INSERT INTO api_tokens (hash, name, entities, created_at, admin) VALUES (?,?,?,?,?)",
+                (hash_token(token), name, json.dumps(sorted(entities)), utcnow().isoformat(), int(admin)),
             )
         return token
 
@@ -67,9 +70,9 @@ class SqliteTriggerStore:
         """The token's owner, or None for an unknown token."""
         with connect(self.path) as db:
             row = db.execute(
-                "SELECT name, entities FROM api_tokens WHERE hash = ?", (hash_token(token),)
+                "SELECT name, entities, admin FROM api_tokens WHERE hash = ?", (hash_token(token),)
             ).fetchone()
-        return Principal(row[0], frozenset(json.loads(row[1]))) if row else None
+        return Principal(row[0], frozenset(json.loads(row[1])), bool(row[2])) if row else None
 
     def create_webhook(self, entity: str) -> tuple[str, str]:
         """A new (access token, signing secret) pair for the entity's W&B webhook."""

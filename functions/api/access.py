@@ -11,7 +11,7 @@ from evaljobs.records import JobRecord
 from evaljobs.stores import Principal
 from functions.services import Services
 
-__all__ = ["require_entity", "visible_job", "visible_policy"]
+__all__ = ["require_admin", "require_entity", "visible_job", "visible_policy"]
 
 
 def require_entity(principal: Principal, entity: str) -> None:
@@ -20,6 +20,16 @@ def require_entity(principal: Principal, entity: str) -> None:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             f"this token may not act for entity {entity!r}; use one of that entity's",
+        )
+
+
+def require_admin(principal: Principal, entity: str) -> None:
+    """403 unless the token is an admin's of `entity` (or the operator's)."""
+    require_entity(principal, entity)
+    if not principal.administers(entity):
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            f"this needs an admin token of {entity!r} (`evaljobs token create --entity {entity} --admin`)",
         )
 
 

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from evaljobs.settings import get_settings
 from functions.api.errors import install_error_handlers
 from functions.api.middleware import BodyLimit, SecurityHeaders
-from functions.api.routers import health, jobs, policies, results, ui, webhooks
+from functions.api.routers import health, jobs, policies, results, secrets, ui, webhooks
 from functions.services import Services
 
 __all__ = ["create_app"]
@@ -46,4 +46,5 @@ def create_app(services: Services | None = None) -> FastAPI:
     app.include_router(results.router)
     app.include_router(policies.router)
     app.include_router(webhooks.router)
+    app.include_router(secrets.router)
     return app

@@ -83,11 +83,12 @@ def prepare_model(
 def token_create(
     entity: Annotated[list[str], typer.Option(help="Entity the token may act for (repeat; `*` for all)")],
     name: Annotated[str, typer.Option(help="Who or what holds it")] = "cli",
+    admin: Annotated[bool, typer.Option(help="An entity admin's: also manages secrets and policies")] = False,
 ) -> None:
     """Create an API token; it is shown once and stored hashed."""
     from evaljobs.stores import open_trigger_store
 
-    typer.echo(open_trigger_store().create_token(name, entity))
+    typer.echo(open_trigger_store().create_token(name, entity, admin=admin))
 
 
 @tokens.command("webhook")

@@ -24,9 +24,11 @@ class Api:
     registry: SqliteRegistry
     triggers: SqliteTriggerStore
     token_a: str
-    """Token of entity `team-a`."""
+    """An admin token of entity `team-a`."""
     token_b: str
-    """Token of entity `team-b`."""
+    """An admin token of entity `team-b`."""
+    member_a: str
+    """A member (not admin) token of entity `team-a`."""
 
     def client(self, token: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -39,7 +41,8 @@ def api(home: Path) -> Iterator[Api]:
     settings = get_settings()
     app = build_app(settings, workers=0, scheduler_poll_s=3600)
     triggers = SqliteTriggerStore(settings.db_path)
-    token_a = triggers.create_token("a", ["team-a"])
-    token_b = triggers.create_token("b", ["team-b"])
+    token_a = triggers.create_token("a", ["team-a"], admin=True)
+    token_b = triggers.create_token("b", ["team-b"], admin=True)
+    member_a = triggers.create_token("a-member", ["team-a"])
     with live_server(app) as url:
-        yield Api(url, SqliteRegistry(settings.db_path), triggers, token_a, token_b)
+        yield Api(url, SqliteRegistry(settings.db_path), triggers, token_a, token_b, member_a)

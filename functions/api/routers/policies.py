@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from evaljobs.policies import Policy
 from evaljobs.stores import Delivery
-from functions.api.access import require_entity, visible_policy
+from functions.api.access import require_admin, visible_policy
 from functions.api.deps import PrincipalDep, ServicesDep
 from functions.api.errors import ERROR_RESPONSES, Unprocessable, unprocessable
 from functions.services import Services
@@ -44,10 +44,11 @@ def put_policy(name: str, policy: Policy, services: ServicesDep, principal: Prin
         raise unprocessable(
             [("/name", f"the body names {policy.name!r}, the path {name!r}; make them equal")]
         )
-    require_entity(principal, policy.entity)
+    require_admin(principal, policy.entity)
     existing = services.triggers.policy(name)
-    if existing is not None:
-        require_entity(principal, existing.entity)
+    if existing is not None and not principal.administers(existing.entity):
+        # names are global: say it is taken, not whose it is
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"the policy name {name!r} is taken; choose another")
     _check_policy(policy, services)
     services.triggers.put_policy(policy, services.clock())
     return policy
@@ -55,8 +56,8 @@ def put_policy(name: str, policy: Policy, services: ServicesDep, principal: Prin
 
 @router.delete("/policies/{name}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_policy(name: str, services: ServicesDep, principal: PrincipalDep) -> None:
-    """Remove a policy (jobs it started stay)."""
-    visible_policy(services, principal, name)
+    """Remove a policy (jobs it started stay); needs an admin token of its entity."""
+    require_admin(principal, visible_policy(services, principal, name).entity)
     services.triggers.delete_policy(name)
 
 

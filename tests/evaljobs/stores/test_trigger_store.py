@@ -84,3 +84,30 @@ def test_deliveries_are_numbered_newest_first_and_scoped(store: TriggerStore) ->
     assert [d.id for d in everything] == [3, 2, 1]
     assert [d.id for d in store.deliveries(["a"])] == [3, 1]
     assert [d.id for d in store.deliveries(limit=1)] == [3]
+
+
+def test_tokens_are_members_unless_made_admins(store: TriggerStore) -> None:
+    member, admin = store.create_token("m", ["a"]), store.create_token("adm", ["a"], admin=True)
+    operator = store.create_token("op", ["*"])
+    found = {name: store.principal(t) for name, t in (("m", member), ("adm", admin), ("op", operator))}
+    assert found["m"] is not None and found["m"].can("a") and not found["m"].administers("a")
+    assert found["adm"] is not None and found["adm"].administers("a") and not found["adm"].administers("b")
+    assert found["op"] is not None and found["op"].administers("b")
+
+
+def test_tokens_stored_before_roles_still_work_as_members(tmp_path: Path) -> None:
+    import sqlite3
+
+    from evaljobs.stores.base import hash_token
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE api_tokens"
+            " (hash TEXT PRIMARY KEY, name TEXT NOT NULL, entities TEXT NOT NULL, created_at TEXT NOT NULL)"
+        )
+        db.execute(
+            "INSERT INTO api_tokens VALUES (?, 'old', '[\"a\"]', '2026-01-01')", (hash_token("ej_old"),)
+        )
+    principal = SqliteTriggerStore(path).principal("ej_old")
+    assert principal is not None and principal.can("a") and not principal.administers("a")
