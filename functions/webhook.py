@@ -7,6 +7,8 @@ job per policy and artifact version, and records the delivery. It accepts and di
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 from evaljobs.errors import EvalJobError
@@ -16,11 +18,12 @@ from evaljobs.stores import Delivery
 from functions.services import Services
 from functions.submit import submit_job_once
 
-__all__ = ["handle_artifact_event"]
+__all__ = ["event_key", "handle_artifact_event"]
 
 
 def handle_artifact_event(services: Services, event: ArtifactEvent, payload: dict[str, Any]) -> Delivery:
-    """Start one job per matching policy (at most one per artifact version ever); record the delivery."""
+    """Start one job per matching policy (at most one per artifact version ever); record the delivery
+    (a replay of an event already received is counted on that one, not stored again)."""
     policies = [
         p
         for p in services.triggers.policies([event.entity_name])
@@ -53,16 +56,24 @@ def handle_artifact_event(services: Services, event: ArtifactEvent, payload: dic
         outcome = "duplicate"
     else:
         outcome = "rejected"
-    return services.triggers.record_delivery(
-        Delivery(
-            id=0,
-            received_at=utcnow(),
-            source="webhook",
-            entity=event.entity_name,
-            payload=payload,
-            outcome=outcome,
-            policies=[p.name for p in policies],
-            jobs=jobs,
-            detail="\n".join(problems) or None,
-        )
+    delivery = Delivery(
+        id=0,
+        received_at=utcnow(),
+        source="webhook",
+        entity=event.entity_name,
+        payload=payload,
+        outcome=outcome,
+        policies=[p.name for p in policies],
+        jobs=jobs,
+        detail="\n".join(problems) or None,
+        key=event_key(event.entity_name, payload),
     )
+    recorded = services.triggers.record_delivery(delivery)
+    # a replay is counted on the first delivery; the answer still says what this one did
+    return delivery.model_copy(update={"id": recorded.id, "repeats": recorded.repeats})
+
+
+def event_key(entity: str, payload: dict[str, Any]) -> str:
+    """An event's identity: its entity and a hash of its payload (key order aside)."""
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return f"webhook:{entity}:{digest}"

@@ -89,6 +89,13 @@ class Delivery(BaseModel):
     """Jobs it started (or found already started, for duplicates)."""
     detail: str | None = None
     """Why it was rejected, when it was."""
+    key: str | None = None
+    """The event's identity (its entity and a hash of its payload): the same event again is
+    counted on this delivery instead of stored anew."""
+    repeats: int = 0
+    """How often the same event arrived again after this one (W&B retries, replays)."""
+    last_received_at: datetime | None = None
+    """When it last arrived again."""
 
 
 class JobRegistry(Protocol):

@@ -156,7 +156,10 @@ class DynamoTriggerStore:
         return True
 
     def record_delivery(self, delivery: Delivery) -> Delivery:
-        """Append a delivery under the next sequence number."""
+        """Append a delivery under the next sequence number; the same event again (same `key`) is
+        counted on the first one (an atomic counter on its item) and that one is returned."""
+        if delivery.key is not None and (seen := self._repeat(delivery)) is not None:
+            return seen
         counter = self.client.update_item(
             TableName=self.table,
             Key={"pk": {"S": "counter#deliveries"}},
@@ -166,6 +169,21 @@ class DynamoTriggerStore:
             ReturnValues="UPDATED_NEW",
         )
         stored = delivery.model_copy(update={"id": int(counter["Attributes"]["n"]["N"])})
+        if stored.key is not None:
+            try:  # claim the event's key for this delivery; a concurrent twin loses and counts
+                self.client.put_item(
+                    TableName=self.table,
+                    Item={
+                        "pk": {"S": f"dkey#{stored.key}"},
+                        "kind": {"S": "dkey"},
+                        "id": {"N": str(stored.id)},
+                    },
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+            except self.client.exceptions.ConditionalCheckFailedException:
+                seen = self._repeat(delivery)
+                assert seen is not None
+                return seen
         self.client.put_item(
             TableName=self.table,
             Item={
@@ -177,10 +195,38 @@ class DynamoTriggerStore:
         )
         return stored
 
+    def _repeat(self, delivery: Delivery) -> Delivery | None:
+        """Count `delivery` on the earlier delivery of the same event; None when there is none."""
+        claim = self._get(f"dkey#{delivery.key}")
+        if claim is None:
+            return None
+        pk = f"delivery#{int(claim['id']['N']):012d}"
+        self.client.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": pk}},
+            UpdateExpression="ADD #r :one SET #last = :now",
+            ExpressionAttributeNames={"#r": "repeats", "#last": "last_received_at"},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":now": {"S": delivery.received_at.isoformat()}},
+        )
+        item = self._get(pk)
+        return self._delivery(item) if item else None
+
+    @staticmethod
+    def _delivery(item: dict[str, Any]) -> Delivery:
+        found = Delivery.model_validate_json(item["doc"]["S"])
+        if "repeats" in item:
+            found = found.model_copy(
+                update={
+                    "repeats": int(item["repeats"]["N"]),
+                    "last_received_at": datetime.fromisoformat(item["last_received_at"]["S"]),
+                }
+            )
+        return found
+
     def deliveries(self, entities: Collection[str] | None = None, limit: int = 100) -> list[Delivery]:
         """Newest deliveries first."""
         found = [
-            Delivery.model_validate_json(i["doc"]["S"])
+            self._delivery(i)
             for i in self._scan("delivery")
             if entities is None or i["entity"]["S"] in entities
         ]

@@ -50,6 +50,12 @@ class SqliteTriggerStore:
             columns = {row[1] for row in db.execute("PRAGMA table_info(api_tokens)")}
             if "admin" not in columns:  # stores written before token roles: every token a member
                 db.execute("ALTER TABLE api_tokens ADD COLUMN admin INTEGER NOT NULL DEFAULT 0")
+            if "event_key" not in {row[1] for row in db.execute("PRAGMA table_info(deliveries)")}:
+                db.execute("ALTER TABLE deliveries ADD COLUMN event_key TEXT")
+            db.execute(
+                "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_event_key ON deliveries(event_key)"
+                " WHERE event_key IS NOT NULL"
+            )
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self.path)
@@ -136,11 +142,27 @@ class SqliteTriggerStore:
             return True
 
     def record_delivery(self, delivery: Delivery) -> Delivery:
-        """Append a delivery; returns it with its sequence number."""
+        """Append a delivery and return it with its sequence number; the same event again (same
+        `key`) is counted on the first one, in the same transaction, and that one is returned."""
         with self._tx() as db:
+            if delivery.key is not None:
+                row = db.execute(
+                    "SELECT id, doc FROM deliveries WHERE event_key = ?", (delivery.key,)
+                ).fetchone()
+                if row is not None:
+                    seen = Delivery.model_validate_json(row[1])
+                    seen = seen.model_copy(
+                        update={
+                            "id": row[0],
+                            "repeats": seen.repeats + 1,
+                            "last_received_at": delivery.received_at,
+                        }
+                    )
+                    db.execute("UPDATE deliveries SET doc = ? WHERE id = ?", (seen.model_dump_json(), row[0]))
+                    return seen
             cursor = db.execute(
-                "INSERT INTO deliveries (entity, doc) VALUES (?, ?)",
-                (delivery.entity, delivery.model_dump_json()),
+                "INSERT INTO deliveries (entity, doc, event_key) VALUES (?, ?, ?)",
+                (delivery.entity, delivery.model_dump_json(), delivery.key),
             )
         return delivery.model_copy(update={"id": cursor.lastrowid})
 

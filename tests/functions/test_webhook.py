@@ -172,3 +172,14 @@ def test_a_policy_whose_job_no_longer_validates_is_recorded_as_rejected(
     body = deliver(api, *hook, EVENT).json()
     assert body["outcome"] == "rejected" and "/limit" in body["detail"]
     assert api.registry.jobs() == []
+
+
+def test_replays_of_one_event_are_counted_not_stored_again(api: Api, hook: tuple[str, str]) -> None:
+    with ThreadPoolExecutor(10) as pool:
+        responses = list(pool.map(lambda _: deliver(api, *hook, EVENT), range(20)))
+    assert len({r.json()["delivery"] for r in responses}) == 1
+    [delivery] = api.triggers.deliveries()
+    assert delivery.repeats == 19 and delivery.outcome == "started" and delivery.last_received_at is not None
+    other = {**EVENT, "event_type": "ADD_ARTIFACT_ALIAS", "alias": "production"}
+    assert deliver(api, *hook, other).json()["outcome"] == "duplicate"  # another event: its own row
+    assert len(api.triggers.deliveries()) == 2 and len(api.registry.jobs()) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -111,3 +112,18 @@ def test_tokens_stored_before_roles_still_work_as_members(tmp_path: Path) -> Non
         )
     principal = SqliteTriggerStore(path).principal("ej_old")
     assert principal is not None and principal.can("a") and not principal.administers("a")
+
+
+def test_the_same_event_is_counted_on_its_first_delivery(store: TriggerStore) -> None:
+    def delivery(key: str | None) -> Delivery:
+        return Delivery(
+            id=0, received_at=utcnow(), source="webhook", entity="a", payload={}, outcome="x", key=key
+        )
+
+    with ThreadPoolExecutor(8) as pool:
+        ids = set(pool.map(lambda _: store.record_delivery(delivery("webhook:a:1")).id, range(12)))
+    store.record_delivery(delivery(None))
+    store.record_delivery(delivery(None))
+    assert len(ids) == 1
+    rows = store.deliveries()
+    assert sorted(d.repeats for d in rows) == [0, 0, 11] and len(rows) == 3
