@@ -2,7 +2,7 @@
 
 The store keeps a mark per policy (the last tick run; its creation time before that). A tick
 is due when the latest scheduled time at or before now is after the mark. The job is submitted
-under the key `cron:POLICY:TICK` first and the mark advanced after, so a crash in between
+under the key `cron:ENTITY:POLICY:TICK` first and the mark advanced after, so a crash in between
 re-submits the same key (nothing new), and two schedulers cannot both start a tick.
 
 Each policy fires on its own, so one tenant's broken policy never stops another's. A stored
@@ -76,7 +76,7 @@ class Scheduler:
 
     def _fire(self, policy: Policy, schedule: str, now: datetime) -> JobRecord | None:
         """Run the policy's tick when one is due; the job when one was started."""
-        mark = self.services.triggers.schedule_mark(policy.name)
+        mark = self.services.triggers.schedule_mark(policy.entity, policy.name)
         due = latest_tick(schedule, now)
         if mark is not None and due <= mark:
             return None
@@ -86,7 +86,7 @@ class Scheduler:
         try:
             job, created = submit_job_once(
                 policy.job_for_tick(),
-                key=f"cron:{policy.name}:{due.isoformat()}",
+                key=f"cron:{policy.entity}:{policy.name}:{due.isoformat()}",
                 trigger=Trigger(kind="cron", detail=detail),
                 registry=self.services.registry,
                 executor=self.services.executor,
@@ -99,7 +99,7 @@ class Scheduler:
                 outcome = "duplicate"
         except EvalJobError as exc:  # the tick is spent either way: retrying every poll helps no one
             outcome, problem = "rejected", str(exc)
-        if not self.services.triggers.advance_schedule(policy.name, due, mark):
+        if not self.services.triggers.advance_schedule(policy.entity, policy.name, due, mark):
             return None  # another scheduler ran this tick; the key kept it to one job
         self._record(policy, now, detail, outcome, jobs, problem)
         return started
@@ -107,10 +107,10 @@ class Scheduler:
     def _cannot_fire(self, policy: Policy, now: datetime, detail: str) -> None:
         """Record that a stored schedule cannot fire, at most once per REPORT_EVERY: the mark
         moves to now when it is recorded (its compare-and-set keeps that to one scheduler)."""
-        mark = self.services.triggers.schedule_mark(policy.name)
+        mark = self.services.triggers.schedule_mark(policy.entity, policy.name)
         if mark is not None and now - mark < REPORT_EVERY:
             return
-        if self.services.triggers.advance_schedule(policy.name, now, mark):
+        if self.services.triggers.advance_schedule(policy.entity, policy.name, now, mark):
             log.warning("cron policy %s (entity %s) cannot fire: %s", policy.name, policy.entity, detail)
             payload = {"policy": policy.name, "schedule": policy.schedule}
             self._record(policy, now, payload, "rejected", [], detail)

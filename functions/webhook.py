@@ -37,7 +37,7 @@ def handle_artifact_event(services: Services, event: ArtifactEvent, payload: dic
         try:
             job, created = submit_job_once(
                 policy.job_for_event(event),
-                key=f"webhook:{policy.name}:{event.version_key}",
+                key=f"webhook:{policy.entity}:{policy.name}:{event.version_key}",
                 trigger=trigger,
                 registry=services.registry,
                 executor=services.executor,

@@ -23,6 +23,11 @@ from evaljobs.stores.aws import aws_client
 __all__ = ["DynamoTriggerStore"]
 
 
+def _policy_key(entity: str, name: str) -> str:
+    """Policies are named per entity (entity names hold no `#`)."""
+    return f"policy#{entity}#{name}"
+
+
 class DynamoTriggerStore:
     """Trigger state in the DynamoDB jobs table."""
 
@@ -97,7 +102,7 @@ class DynamoTriggerStore:
         """Create or replace a policy; a replaced one keeps its schedule mark."""
         self.client.update_item(
             TableName=self.table,
-            Key={"pk": {"S": f"policy#{policy.name}"}},
+            Key={"pk": {"S": _policy_key(policy.entity, policy.name)}},
             UpdateExpression="SET #kind = :k, #entity = :e, #doc = :d, #mark = if_not_exists(#mark, :m)",
             ExpressionAttributeNames={"#kind": "kind", "#entity": "entity", "#doc": "doc", "#mark": "mark"},
             ExpressionAttributeValues={
@@ -108,9 +113,9 @@ class DynamoTriggerStore:
             },
         )
 
-    def policy(self, name: str) -> Policy | None:
-        """The policy with that name."""
-        item = self._get(f"policy#{name}")
+    def policy(self, entity: str, name: str) -> Policy | None:
+        """The entity's policy of that name."""
+        item = self._get(_policy_key(entity, name))
         return Policy.model_validate_json(item["doc"]["S"]) if item else None
 
     def policies(self, entities: Collection[str] | None = None) -> list[Policy]:
@@ -120,21 +125,21 @@ class DynamoTriggerStore:
             for i in self._scan("policy")
             if entities is None or i["entity"]["S"] in entities
         ]
-        return sorted(found, key=lambda p: p.name)
+        return sorted(found, key=lambda p: (p.entity, p.name))
 
-    def delete_policy(self, name: str) -> bool:
-        """Remove a policy; False when there was none."""
+    def delete_policy(self, entity: str, name: str) -> bool:
+        """Remove the entity's policy; False when there was none."""
         old = self.client.delete_item(
-            TableName=self.table, Key={"pk": {"S": f"policy#{name}"}}, ReturnValues="ALL_OLD"
+            TableName=self.table, Key={"pk": {"S": _policy_key(entity, name)}}, ReturnValues="ALL_OLD"
         )
         return "Attributes" in old
 
-    def schedule_mark(self, name: str) -> datetime | None:
+    def schedule_mark(self, entity: str, name: str) -> datetime | None:
         """The last tick a cron policy ran (its creation time before the first)."""
-        item = self._get(f"policy#{name}")
+        item = self._get(_policy_key(entity, name))
         return datetime.fromisoformat(item["mark"]["S"]) if item and "mark" in item else None
 
-    def advance_schedule(self, name: str, tick: datetime, expected: datetime | None) -> bool:
+    def advance_schedule(self, entity: str, name: str, tick: datetime, expected: datetime | None) -> bool:
         """Move the mark to `tick` if it still is `expected`."""
         condition = "attribute_exists(pk) AND " + (
             "#mark = :old" if expected else "attribute_not_exists(#mark)"
@@ -145,7 +150,7 @@ class DynamoTriggerStore:
         try:
             self.client.update_item(
                 TableName=self.table,
-                Key={"pk": {"S": f"policy#{name}"}},
+                Key={"pk": {"S": _policy_key(entity, name)}},
                 UpdateExpression="SET #mark = :new",
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#mark": "mark"},

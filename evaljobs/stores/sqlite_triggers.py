@@ -30,8 +30,9 @@ CREATE TABLE IF NOT EXISTS api_tokens (
 CREATE TABLE IF NOT EXISTS webhook_credentials (
     token_hash TEXT PRIMARY KEY, entity TEXT NOT NULL, secret TEXT NOT NULL, created_at TEXT NOT NULL
 );
-CREATE TABLE IF NOT EXISTS policies (
-    name TEXT PRIMARY KEY, entity TEXT NOT NULL, doc TEXT NOT NULL, schedule_mark TEXT
+CREATE TABLE IF NOT EXISTS entity_policies (
+    entity TEXT NOT NULL, name TEXT NOT NULL, doc TEXT NOT NULL, schedule_mark TEXT,
+    PRIMARY KEY (entity, name)
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     id INTEGER PRIMARY KEY AUTOINCREMENT, entity TEXT NOT NULL, doc TEXT NOT NULL
@@ -56,6 +57,13 @@ class SqliteTriggerStore:
                 "CREATE UNIQUE INDEX IF NOT EXISTS deliveries_event_key ON deliveries(event_key)"
                 " WHERE event_key IS NOT NULL"
             )
+            if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'policies'").fetchone():
+                # stores from before per-entity names: keep every policy and its schedule mark
+                db.execute(
+                    "INSERT OR IGNORE INTO entity_policies (entity, name, doc, schedule_mark)"
+                    " SELECT entity, name, doc, schedule_mark FROM policies"
+                )
+                db.execute("DROP TABLE policies")
 
     def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
         return transaction(self.path)
@@ -100,45 +108,56 @@ class SqliteTriggerStore:
         return WebhookCredential(row[0], row[1]) if row else None
 
     def put_policy(self, policy: Policy, now: datetime | None = None) -> None:
-        """Create or replace a policy; a new one's schedule starts at `now`, a replaced one keeps its mark."""
+        """Create or replace the entity's policy of that name; a new one's schedule starts at `now`,
+        a replaced one keeps its mark."""
         with self._tx() as db:
             db.execute(
-                "INSERT INTO policies (name, entity, doc, schedule_mark) VALUES (?,?,?,?) "
-                "ON CONFLICT(name) DO UPDATE SET entity = excluded.entity, doc = excluded.doc",
-                (policy.name, policy.entity, policy.model_dump_json(), (now or utcnow()).isoformat()),
+                "INSERT INTO entity_policies (entity, name, doc, schedule_mark) VALUES (?,?,?,?) "
+                "ON CONFLICT(entity, name) DO UPDATE SET doc = excluded.doc",
+                (policy.entity, policy.name, policy.model_dump_json(), (now or utcnow()).isoformat()),
             )
 
-    def policy(self, name: str) -> Policy | None:
-        """The policy with that name."""
+    def policy(self, entity: str, name: str) -> Policy | None:
+        """The entity's policy of that name."""
         with connect(self.path) as db:
-            row = db.execute("SELECT doc FROM policies WHERE name = ?", (name,)).fetchone()
+            row = db.execute(
+                "SELECT doc FROM entity_policies WHERE entity = ? AND name = ?", (entity, name)
+            ).fetchone()
         return Policy.model_validate_json(row[0]) if row else None
 
     def policies(self, entities: Collection[str] | None = None) -> list[Policy]:
-        """Every policy, or those of some entities, by name."""
+        """Every policy, or those of some entities, by entity and name."""
         with connect(self.path) as db:
-            rows = db.execute("SELECT entity, doc FROM policies ORDER BY name").fetchall()
+            rows = db.execute("SELECT entity, doc FROM entity_policies ORDER BY entity, name").fetchall()
         return [Policy.model_validate_json(d) for e, d in rows if entities is None or e in entities]
 
-    def delete_policy(self, name: str) -> bool:
-        """Remove a policy; False when there was none."""
+    def delete_policy(self, entity: str, name: str) -> bool:
+        """Remove the entity's policy; False when there was none."""
         with self._tx() as db:
-            return db.execute("DELETE FROM policies WHERE name = ?", (name,)).rowcount == 1
+            cursor = db.execute("DELETE FROM entity_policies WHERE entity = ? AND name = ?", (entity, name))
+            return cursor.rowcount == 1
 
-    def schedule_mark(self, name: str) -> datetime | None:
+    def schedule_mark(self, entity: str, name: str) -> datetime | None:
         """The last tick a cron policy ran (its creation time before the first)."""
         with connect(self.path) as db:
-            row = db.execute("SELECT schedule_mark FROM policies WHERE name = ?", (name,)).fetchone()
+            row = db.execute(
+                "SELECT schedule_mark FROM entity_policies WHERE entity = ? AND name = ?", (entity, name)
+            ).fetchone()
         return datetime.fromisoformat(row[0]) if row and row[0] else None
 
-    def advance_schedule(self, name: str, tick: datetime, expected: datetime | None) -> bool:
+    def advance_schedule(self, entity: str, name: str, tick: datetime, expected: datetime | None) -> bool:
         """Move the mark to `tick` if it still is `expected` (one scheduler wins a tick)."""
         with self._tx() as db:
-            row = db.execute("SELECT schedule_mark FROM policies WHERE name = ?", (name,)).fetchone()
+            row = db.execute(
+                "SELECT schedule_mark FROM entity_policies WHERE entity = ? AND name = ?", (entity, name)
+            ).fetchone()
             current = datetime.fromisoformat(row[0]) if row and row[0] else None
             if row is None or current != expected:
                 return False
-            db.execute("UPDATE policies SET schedule_mark = ? WHERE name = ?", (tick.isoformat(), name))
+            db.execute(
+                "UPDATE entity_policies SET schedule_mark = ? WHERE entity = ? AND name = ?",
+                (tick.isoformat(), entity, name),
+            )
             return True
 
     def record_delivery(self, delivery: Delivery) -> Delivery:

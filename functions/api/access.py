@@ -8,10 +8,10 @@ from fastapi import HTTPException, status
 from evaljobs.errors import JobNotFoundError
 from evaljobs.policies import Policy
 from evaljobs.records import JobRecord
-from evaljobs.stores import Principal
+from evaljobs.stores import ALL_ENTITIES, Principal
 from functions.services import Services
 
-__all__ = ["require_admin", "require_entity", "visible_job", "visible_policy"]
+__all__ = ["policy_entity", "require_admin", "require_entity", "visible_job", "visible_policy"]
 
 
 def require_entity(principal: Principal, entity: str) -> None:
@@ -44,9 +44,21 @@ def visible_job(services: Services, principal: Principal, job_id: str) -> JobRec
     return job
 
 
-def visible_policy(services: Services, principal: Principal, name: str) -> Policy:
-    """The policy if this token may see it; 404 otherwise."""
-    policy = services.triggers.policy(name)
-    if policy is None or not principal.can(policy.entity):
+def policy_entity(principal: Principal, entity: str | None) -> str:
+    """The entity a policy route is about: the one named, or the token's only entity."""
+    if entity is not None:
+        return entity
+    if len(principal.entities) == 1 and ALL_ENTITIES not in principal.entities:
+        return next(iter(principal.entities))
+    raise HTTPException(
+        status.HTTP_422_UNPROCESSABLE_ENTITY,
+        "this token acts for several entities: name the policy's with ?entity=",
+    )
+
+
+def visible_policy(services: Services, principal: Principal, entity: str, name: str) -> Policy:
+    """The entity's policy if this token may see it; 404 otherwise (also for another entity's)."""
+    policy = services.triggers.policy(entity, name) if principal.can(entity) else None
+    if policy is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no policy {name!r} visible to this token")
     return policy

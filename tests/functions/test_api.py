@@ -142,7 +142,11 @@ def test_policies_are_validated_scoped_and_removable(api: Api) -> None:
     assert a.get("/policies").json()[0]["match"]["collection"] == ["gemma-*"]
     assert b.get("/policies").json() == []
     assert b.get("/policies/new-checkpoints").status_code == 404
-    assert b.put("/policies/new-checkpoints", json={**policy, "entity": "team-b"}).status_code == 403
+    assert b.put("/policies/new-checkpoints", json=policy).status_code == 403  # team-a's: not b's to write
+    # names are per entity: team-b's policy of the same name is its own and leaves team-a's alone
+    assert b.put("/policies/new-checkpoints", json={**policy, "entity": "team-b"}).status_code == 200
+    assert a.get("/policies/new-checkpoints").json()["entity"] == "team-a"
+    assert b.delete("/policies/new-checkpoints").status_code == 204
     bad = {**policy, "job": {"benchmarks": ["nope"], "limit": 20}}
     response = a.put("/policies/new-checkpoints", json=bad)
     assert response.status_code == 422 and response.json()["errors"][0]["pointer"] == "/job/benchmarks/0"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query, status
 
 from evaljobs.policies import Policy
 from evaljobs.stores import Delivery
-from functions.api.access import require_admin, visible_policy
+from functions.api.access import policy_entity, require_admin, visible_policy
 from functions.api.deps import PrincipalDep, ServicesDep
 from functions.api.errors import ERROR_RESPONSES, Unprocessable, unprocessable
 from functions.services import Services
@@ -31,10 +31,17 @@ def list_policies(services: ServicesDep, principal: PrincipalDep) -> list[Policy
     return services.triggers.policies(principal.visible())
 
 
+EntityParam = Annotated[
+    str | None, Query(description="The policy's entity; needed when the token acts for several")
+]
+
+
 @router.get("/policies/{name}")
-def get_policy(name: str, services: ServicesDep, principal: PrincipalDep) -> Policy:
-    """One policy."""
-    return visible_policy(services, principal, name)
+def get_policy(
+    name: str, services: ServicesDep, principal: PrincipalDep, entity: EntityParam = None
+) -> Policy:
+    """One policy of an entity (names are per entity)."""
+    return visible_policy(services, principal, policy_entity(principal, entity), name)
 
 
 @router.put("/policies/{name}")
@@ -45,20 +52,19 @@ def put_policy(name: str, policy: Policy, services: ServicesDep, principal: Prin
             [("/name", f"the body names {policy.name!r}, the path {name!r}; make them equal")]
         )
     require_admin(principal, policy.entity)
-    existing = services.triggers.policy(name)
-    if existing is not None and not principal.administers(existing.entity):
-        # names are global: say it is taken, not whose it is
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"the policy name {name!r} is taken; choose another")
     _check_policy(policy, services)
     services.triggers.put_policy(policy, services.clock())
     return policy
 
 
 @router.delete("/policies/{name}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_policy(name: str, services: ServicesDep, principal: PrincipalDep) -> None:
-    """Remove a policy (jobs it started stay); needs an admin token of its entity."""
-    require_admin(principal, visible_policy(services, principal, name).entity)
-    services.triggers.delete_policy(name)
+def delete_policy(
+    name: str, services: ServicesDep, principal: PrincipalDep, entity: EntityParam = None
+) -> None:
+    """Remove an entity's policy (jobs it started stay); needs an admin token of the entity."""
+    policy = visible_policy(services, principal, policy_entity(principal, entity), name)
+    require_admin(principal, policy.entity)
+    services.triggers.delete_policy(policy.entity, name)
 
 
 @router.get("/deliveries")

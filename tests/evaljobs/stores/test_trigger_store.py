@@ -53,20 +53,30 @@ def test_policies_keep_their_mark_when_replaced(store: TriggerStore) -> None:
     store.put_policy(cron("other", entity="b"), now=T0)
     assert [p.name for p in store.policies()] == ["nightly", "other"]
     assert [p.name for p in store.policies(["b"])] == ["other"]
-    assert store.schedule_mark("nightly") == T0
+    assert store.schedule_mark("a", "nightly") == T0
     store.put_policy(cron().model_copy(update={"enabled": False}), now=T0 + timedelta(days=9))
-    assert store.schedule_mark("nightly") == T0 and store.policy("nightly").enabled is False  # type: ignore[union-attr]
-    assert store.delete_policy("nightly") and not store.delete_policy("nightly")
-    assert store.policy("nightly") is None
+    replaced = store.policy("a", "nightly")
+    assert store.schedule_mark("a", "nightly") == T0 and replaced is not None and replaced.enabled is False
+    assert store.delete_policy("a", "nightly") and not store.delete_policy("a", "nightly")
+    assert store.policy("a", "nightly") is None
+
+
+def test_policy_names_are_per_entity(store: TriggerStore) -> None:
+    store.put_policy(cron(), now=T0)
+    store.put_policy(cron(entity="b"), now=T0 + timedelta(days=1))
+    assert [(p.entity, p.name) for p in store.policies()] == [("a", "nightly"), ("b", "nightly")]
+    assert store.advance_schedule("b", "nightly", T0 + timedelta(days=2), T0 + timedelta(days=1))
+    assert store.schedule_mark("a", "nightly") == T0  # b's tick leaves a's mark alone
+    assert store.delete_policy("b", "nightly") and store.policy("a", "nightly") is not None
 
 
 def test_one_scheduler_wins_a_tick(store: TriggerStore) -> None:
     store.put_policy(cron(), now=T0)
     tick = T0 + timedelta(hours=2)
-    assert store.advance_schedule("nightly", tick, T0)
-    assert not store.advance_schedule("nightly", tick, T0)  # the mark moved: the twin loses
-    assert store.schedule_mark("nightly") == tick
-    assert not store.advance_schedule("missing", tick, T0)
+    assert store.advance_schedule("a", "nightly", tick, T0)
+    assert not store.advance_schedule("a", "nightly", tick, T0)  # the mark moved: the twin loses
+    assert store.schedule_mark("a", "nightly") == tick
+    assert not store.advance_schedule("a", "missing", tick, T0)
 
 
 def test_deliveries_are_numbered_newest_first_and_scoped(store: TriggerStore) -> None:
@@ -127,3 +137,19 @@ def test_the_same_event_is_counted_on_its_first_delivery(store: TriggerStore) ->
     assert len(ids) == 1
     rows = store.deliveries()
     assert sorted(d.repeats for d in rows) == [0, 0, 11] and len(rows) == 3
+
+
+def test_policies_stored_before_per_entity_names_are_kept(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:
+        db.execute(
+            "CREATE TABLE policies (name TEXT PRIMARY KEY, entity TEXT NOT NULL, doc TEXT NOT NULL,"
+            " schedule_mark TEXT)"
+        )
+        db.execute(
+            "INSERT INTO policies VALUES ('nightly', 'a', ?, ?)", (cron().model_dump_json(), T0.isoformat())
+        )
+    store = SqliteTriggerStore(path)
+    assert store.policy("a", "nightly") == cron() and store.schedule_mark("a", "nightly") == T0
