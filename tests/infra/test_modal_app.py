@@ -68,10 +68,12 @@ def test_runner_method_runs_a_job_locally(
 ) -> None:
     from evaljobs.records import Trigger
     from evaljobs.settings import get_settings
+    from evaljobs.stores import open_secret_store
     from evaljobs.stores.sqlite_registry import SqliteRegistry
     from functions.submit import submit_job
 
-    monkeypatch.setenv("EJ_TEST_MODEL_KEY", server.api_key)  # type: ignore[attr-defined]
+    # a tenant's job, as the deployed api records it: its key in the entity's secret store
+    open_secret_store(get_settings()).put_secret("local", "EJ_TEST_MODEL_KEY", server.api_key)  # type: ignore[attr-defined]
     ids: list[str] = []
 
     class Later:
@@ -90,7 +92,7 @@ def test_runner_method_runs_a_job_locally(
             "benchmarks": ["arc_easy"],
             "limit": 2,
         },
-        trigger=Trigger(kind="cli"),
+        trigger=Trigger(kind="http"),
         registry=SqliteRegistry(get_settings().db_path),
         executor=Later(),
         settings=get_settings(),
