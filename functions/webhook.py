@@ -66,14 +66,17 @@ def handle_artifact_event(services: Services, event: ArtifactEvent, payload: dic
         policies=[p.name for p in policies],
         jobs=jobs,
         detail="\n".join(problems) or None,
-        key=event_key(event.entity_name, payload),
     )
+    delivery = delivery.model_copy(update={"key": event_key(delivery)})
     recorded = services.triggers.record_delivery(delivery)
     # a replay is counted on the first delivery; the answer still says what this one did
     return delivery.model_copy(update={"id": recorded.id, "repeats": recorded.repeats})
 
 
-def event_key(entity: str, payload: dict[str, Any]) -> str:
-    """An event's identity: its entity and a hash of its payload (key order aside)."""
-    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    return f"webhook:{entity}:{digest}"
+def event_key(delivery: Delivery) -> str:
+    """What makes a delivery a repeat: the same event (its entity and payload, key order aside)
+    with the same effect (the policies it matched, the jobs it led to, why it was refused). So a
+    replay that finally starts its job (a policy added or fixed since) is recorded anew."""
+    seen = [delivery.payload, delivery.policies, delivery.jobs, delivery.detail]
+    digest = hashlib.sha256(json.dumps(seen, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return f"webhook:{delivery.entity}:{digest}"

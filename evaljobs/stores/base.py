@@ -90,8 +90,8 @@ class Delivery(BaseModel):
     detail: str | None = None
     """Why it was rejected, when it was."""
     key: str | None = None
-    """The event's identity (its entity and a hash of its payload): the same event again is
-    counted on this delivery instead of stored anew."""
+    """What makes another delivery a repeat of this one (for a webhook: its entity and a hash of
+    the event and of what it did): a repeat is counted on this delivery instead of stored anew."""
     repeats: int = 0
     """How often the same event arrived again after this one (W&B retries, replays)."""
     last_received_at: datetime | None = None

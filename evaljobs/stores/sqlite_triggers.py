@@ -48,6 +48,9 @@ class SqliteTriggerStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         with connect(path) as db:
             db.executescript(_SCHEMA)
+        # stores written by earlier versions, upgraded by one writer at a time (two processes
+        # starting at once must not both alter a table)
+        with self._tx() as db:
             columns = {row[1] for row in db.execute("PRAGMA table_info(api_tokens)")}
             if "admin" not in columns:  # stores written before token roles: every token a member
                 db.execute("ALTER TABLE api_tokens ADD COLUMN admin INTEGER NOT NULL DEFAULT 0")

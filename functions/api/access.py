@@ -9,6 +9,7 @@ from evaljobs.errors import JobNotFoundError
 from evaljobs.policies import Policy
 from evaljobs.records import JobRecord
 from evaljobs.stores import ALL_ENTITIES, Principal
+from functions.api.errors import unprocessable
 from functions.services import Services
 
 __all__ = ["policy_entity", "require_admin", "require_entity", "visible_job", "visible_policy"]
@@ -50,10 +51,7 @@ def policy_entity(principal: Principal, entity: str | None) -> str:
         return entity
     if len(principal.entities) == 1 and ALL_ENTITIES not in principal.entities:
         return next(iter(principal.entities))
-    raise HTTPException(
-        status.HTTP_422_UNPROCESSABLE_ENTITY,
-        "this token acts for several entities: name the policy's with ?entity=",
-    )
+    raise unprocessable([("query/entity", "this token acts for several entities: name the policy's")])
 
 
 def visible_policy(services: Services, principal: Principal, entity: str, name: str) -> Policy:

@@ -188,7 +188,7 @@ async function leaderboardPage(entity, project) {
   function render() {
     const cols = COLUMNS.filter((c) => state.shown.has(c.key));
     cols.sort((a, b) => state.pinned.has(b.key) - state.pinned.has(a.key));
-    const header = h("tr", {}, h("th", { class: "pinned", style: "left:0" }, "⇄"), cols.map((c) => h("th", {
+    const header = h("tr", {}, h("th", { class: "pinned" }, "⇄"), cols.map((c) => h("th", {
       class: "sortable" + (state.pinned.has(c.key) ? " pinned" : ""), "data-col": c.key,
       "aria-sort": state.sort === c.key ? (state.dir > 0 ? "ascending" : "descending") : null,
       onclick: () => { state.dir = state.sort === c.key ? -state.dir : c.num ? -1 : 1; state.sort = c.key; render(); },
@@ -205,7 +205,7 @@ async function leaderboardPage(entity, project) {
       const check = h("input", { type: "checkbox", "aria-label": `select ${r.job_id}`, checked: state.selected.has(r.job_id),
         onchange: (e) => { e.target.checked ? state.selected.add(r.job_id) : state.selected.delete(r.job_id); render(); } });
       body.push(h("tr", { "data-job": r.job_id, "data-benchmark": r.benchmark },
-        h("td", { class: "pinned", style: "left:0" }, check),
+        h("td", { class: "pinned" }, check),
         cols.map((c) => {
           const text = c.fmt ? c.fmt(r[c.key], r) : r[c.key] ?? "–";
           const content = c.link ? h("a", { href: c.link(r) }, text) : text;

@@ -157,6 +157,27 @@ def test_policies_are_validated_scoped_and_removable(api: Api) -> None:
     assert a.get("/policies").json() == []
 
 
+def test_a_token_of_several_entities_names_the_policys(api: Api) -> None:
+    """Names are per entity: a token of one entity needs nothing more; one of several (or the
+    operator's `*`) says whose with ?entity=, and an entity it does not hold is a plain 404."""
+    policy = {"name": "nightly", "entity": "team-a", "match": {}, "job": {"benchmarks": ["boolq"]}}
+    assert api.client(api.token_a).put("/policies/nightly", json=policy).status_code == 200
+    theirs_too = {**policy, "entity": "team-b"}
+    assert api.client(api.token_b).put("/policies/nightly", json=theirs_too).status_code == 200
+    both = api.client(api.triggers.create_token("ac", ["team-a", "team-c"], admin=True))
+    operator = api.client(api.triggers.create_token("op", ["*"]))
+    for client in (both, operator):
+        unnamed = client.get("/policies/nightly")
+        assert unnamed.status_code == 422 and unnamed.json()["errors"][0]["pointer"] == "query/entity"
+        assert client.get("/policies/nightly", params={"entity": "team-a"}).json()["entity"] == "team-a"
+    theirs = both.get("/policies/nightly", params={"entity": "team-b"})
+    missing = both.get("/policies/nightly", params={"entity": "team-zzz"})
+    assert theirs.status_code == missing.status_code == 404 and theirs.text == missing.text
+    assert both.delete("/policies/nightly", params={"entity": "team-b"}).status_code == 404
+    assert operator.delete("/policies/nightly", params={"entity": "team-b"}).status_code == 204
+    assert [(p.entity, p.name) for p in api.triggers.policies()] == [("team-a", "nightly")]
+
+
 def test_openapi_is_served_and_committed(api: Api) -> None:
     from pathlib import Path
 

@@ -28,8 +28,15 @@ def test_an_oversized_body_is_refused_before_it_is_read(
     api: Api, path: str, streamed: bool, signed_in: bool
 ) -> None:
     body: bytes | Iterator[bytes] = chunks(5 * CAP) if streamed else b" " * (5 * CAP)
-    with api.client(api.token_a if signed_in else None) as client:
-        answer = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    token = None
+    if signed_in and path == "/jobs":
+        token = api.token_a
+    elif signed_in:  # the entity's real webhook token; the signature is never reached
+        token, _ = api.triggers.create_webhook("team-a")
+        headers["X-Wandb-Signature"] = "c2lnbmVk"
+    with api.client(token) as client:
+        answer = client.post(path, content=body, headers=headers)
     assert answer.status_code == 413, answer.text
     assert answer.json()["detail"] == "request body too large"
     assert api.registry.jobs() == [] and api.triggers.deliveries() == []

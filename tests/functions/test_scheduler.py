@@ -189,3 +189,17 @@ def test_an_unexpected_error_in_one_policy_is_recorded_and_the_others_still_fire
     assert failed.outcome == "error" and failed.policies == ["a-other"]
     assert "secret-path" not in (failed.detail or "")  # the tenant sees that it failed, the log says why
     assert "a-other" in caplog.text and "secret-path" in caplog.text
+
+
+def test_two_entities_policies_of_one_name_each_start_their_own_job(
+    scheduled: tuple[Scheduler, Clock, Services, RecordingExecutor],
+) -> None:
+    """Names are per entity, and so are the ticks' idempotency keys: team-b's `nightly-hosted`
+    neither shares team-a's tick nor learns of its job."""
+    scheduler, clock, services, _ = scheduled
+    services.triggers.put_policy(NIGHTLY.model_copy(update={"entity": "team-b"}), now=START)
+    clock.now = datetime(2026, 11, 2, 2, 0, tzinfo=UTC)
+    started = scheduler.tick()
+    assert sorted(j.entity for j in started) == ["team-a", "team-b"]
+    outcomes = {d.entity: (d.outcome, d.jobs) for d in services.triggers.deliveries()}
+    assert outcomes == {j.entity: ("started", [j.id]) for j in started}

@@ -29,3 +29,6 @@ def test_no_inline_script_or_style_the_csp_would_block() -> None:
     index = (Path(__file__).resolve().parents[2] / "functions" / "ui" / "index.html").read_text()
     assert "<style" not in index and "style=" not in index and "onclick" not in index
     assert re.findall(r"<script[^>]*>", index) == ['<script src="app.js">']
+    # a style attribute set from script (`h(tag, {style: …})` is setAttribute) is inline style too;
+    # `element.style.x = …` (CSSOM) is what the CSP allows
+    assert re.findall(r"""\bstyle:\s*["'`]|setAttribute\(\s*["']style""", APP) == []

@@ -183,3 +183,43 @@ def test_replays_of_one_event_are_counted_not_stored_again(api: Api, hook: tuple
     other = {**EVENT, "event_type": "ADD_ARTIFACT_ALIAS", "alias": "production"}
     assert deliver(api, *hook, other).json()["outcome"] == "duplicate"  # another event: its own row
     assert len(api.triggers.deliveries()) == 2 and len(api.registry.jobs()) == 1
+
+
+def test_a_replay_that_starts_a_job_is_its_own_delivery(api: Api, hook: tuple[str, str]) -> None:
+    """Counted are replays that did what the first did; one that finally starts the job (its
+    policy was fixed after it was rejected) is recorded, and later replays count on that one."""
+    broken = POLICY.model_copy(update={"job": {"benchmarks": ["arc_easy"], "limit": 0}})
+    api.triggers.put_policy(broken)
+    assert deliver(api, *hook, EVENT).json()["outcome"] == "rejected"
+    api.triggers.put_policy(POLICY)
+    started = deliver(api, *hook, EVENT).json()
+    assert started["outcome"] == "started"
+    again = deliver(api, *hook, EVENT).json()
+    assert again["outcome"] == "duplicate" and again["delivery"] == started["delivery"]
+    newest, first = api.triggers.deliveries()
+    assert (first.outcome, first.repeats) == ("rejected", 0)
+    assert (newest.id, newest.outcome, newest.repeats, newest.jobs) == (
+        started["delivery"],
+        "started",
+        1,
+        started["jobs"],
+    )
+
+
+def test_another_entitys_event_with_the_same_version_id_starts_its_own_job(
+    api: Api, hook: tuple[str, str]
+) -> None:
+    """The idempotency key carries the entity: team-b's policy of the same name, sent an event
+    with team-a's artifact version id, neither blocks team-a's job nor is handed its id."""
+    api.triggers.put_policy(POLICY.model_copy(update={"entity": "team-b"}))
+    hook_b = api.triggers.create_webhook("team-b")
+    event_b = {
+        **EVENT,
+        "entity_name": "team-b",
+        "artifact_version_string": "team-b/pretrain/gemma-270m:v3",
+    }
+    first = deliver(api, *hook_b, event_b).json()
+    second = deliver(api, *hook, EVENT).json()
+    assert first["outcome"] == second["outcome"] == "started"
+    assert api.registry.get(first["jobs"][0]).entity == "team-b"
+    assert api.registry.get(second["jobs"][0]).entity == "team-a"

@@ -153,3 +153,32 @@ def test_policies_stored_before_per_entity_names_are_kept(tmp_path: Path) -> Non
         )
     store = SqliteTriggerStore(path)
     assert store.policy("a", "nightly") == cron() and store.schedule_mark("a", "nightly") == T0
+
+
+def test_dynamodb_policies_stored_before_per_entity_names_are_kept(aws_endpoint: str) -> None:
+    """Items under the old key (`policy#NAME`) move to `policy#ENTITY#NAME` with their marks:
+    found by entity and name, listed once, replaced and deleted through the API's calls."""
+    import boto3
+
+    from evaljobs.stores.dynamodb_triggers import DynamoTriggerStore
+    from tests.support.moto_server import new_table
+
+    table = new_table(aws_endpoint)
+    client = boto3.client("dynamodb", endpoint_url=aws_endpoint, region_name="us-east-1")
+    for policy in (cron(), cron("other", entity="b")):
+        client.put_item(
+            TableName=table,
+            Item={
+                "pk": {"S": f"policy#{policy.name}"},
+                "kind": {"S": "policy"},
+                "entity": {"S": policy.entity},
+                "doc": {"S": policy.model_dump_json()},
+                "mark": {"S": T0.isoformat()},
+            },
+        )
+    store = DynamoTriggerStore(table, Settings(aws_endpoint_url=aws_endpoint))
+    assert store.policy("a", "nightly") == cron() and store.schedule_mark("a", "nightly") == T0
+    store.put_policy(cron().model_copy(update={"enabled": False}), now=T0 + timedelta(days=9))
+    assert [(p.entity, p.name) for p in store.policies()] == [("a", "nightly"), ("b", "other")]
+    assert store.schedule_mark("a", "nightly") == T0  # replaced, its mark kept
+    assert store.delete_policy("b", "other") and store.policies(["b"]) == []
