@@ -94,9 +94,9 @@ def leaderboard_rows(
 ) -> list[LeaderboardRow]:
     """Rows of every finished job of the project that asked to be on the leaderboard."""
     rows: list[LeaderboardRow] = []
-    for job in registry.jobs(project=project, limit=limit):
-        if entity and job.entity != entity:
-            continue
+    # filtered by entity in the store: another entity's jobs in a project of the same name
+    # must not fill the limit
+    for job in registry.jobs(project=project, entities=[entity] if entity else None, limit=limit):
         if job.status not in (JobStatus.SUCCEEDED, JobStatus.FAILED):
             continue
         if not job.spec.leaderboard:

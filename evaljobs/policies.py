@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import fnmatch
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -144,7 +145,7 @@ class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)
-    """Unique name."""
+    """Name, unique within its entity."""
     entity: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=200)
     """The entity whose events this policy takes and whose jobs it starts."""
     match: EventMatch | None = None
@@ -258,7 +259,7 @@ def load_policy_file(path: Path) -> list[Policy]:
         except ValidationError as exc:
             issues = issues_from_pydantic(exc, prefix=f"/policies/{i}")
             raise ConfigError(f"{path}: " + "; ".join(map(str, issues))) from exc
-    names = [p.name for p in policies]
-    if dup := sorted({n for n in names if names.count(n) > 1}):
-        raise ConfigError(f"{path}: policy name(s) used twice: {', '.join(dup)}")
+    counts = Counter(f"{p.entity}/{p.name}" for p in policies)
+    if dup := sorted(key for key, n in counts.items() if n > 1):
+        raise ConfigError(f"{path}: policy name(s) used twice in one entity: {', '.join(dup)}")
     return policies

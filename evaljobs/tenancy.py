@@ -112,6 +112,8 @@ def _model_issues(spec: JobSpec, access: Access) -> list[ValidationIssue]:
     settings, entity, pointer = access.settings, spec.entity, "/model/checkpoint/uri"
     source = model_source(spec.checkpoint.uri)
     if source.kind == "wandb":
+        if any(part in (".", "..") for part in re.split(r"[/:]", spec.checkpoint.uri.split("://")[-1])):
+            return [ValidationIssue(pointer, "a W&B artifact path has no `.` or `..` parts")]
         readable = {entity, *entity_grants(settings.model_entities, entity)}
         if source.owner not in readable:
             return [ValidationIssue(pointer, f"{entity} may not read W&B artifacts of {source.owner[:100]}")]
@@ -138,10 +140,24 @@ def _model_issues(spec: JobSpec, access: Access) -> list[ValidationIssue]:
     return []
 
 
+def _template_issues(spec: JobSpec, access: Access) -> list[ValidationIssue]:
+    """A chat template of one line without `{` is read as a file by the runner: the operator's only."""
+    template = spec.checkpoint.chat_template if spec.checkpoint else None
+    if access.operator or template is None or "\n" in template or "{" in template:
+        return []
+    return [
+        ValidationIssue(
+            "/model/checkpoint/chat_template",
+            "give the template's Jinja text; a job may not name a file on the runner",
+        )
+    ]
+
+
 def access_issues(spec: JobSpec, access: Access) -> list[ValidationIssue]:
     """Everything the job names that its submitter may not reach, each at its pointer."""
     return [
         *_secret_issues(spec, access),
+        *_template_issues(spec, access),
         *_url_issues(spec, access.settings, access.operator),
         *_model_issues(spec, access),
     ]

@@ -91,6 +91,7 @@ class Scheduler:
                 registry=self.services.registry,
                 executor=self.services.executor,
                 settings=self.services.settings,
+                entity=policy.entity,  # the template's converted job must stay the policy's entity's
             )
             jobs = [job.id]
             if created:

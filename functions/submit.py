@@ -29,6 +29,7 @@ from runners.executor import Executor
 
 __all__ = [
     "access_for",
+    "as_job_doc",
     "check_local_checkpoint",
     "new_job_id",
     "policy_issues",
@@ -87,11 +88,22 @@ def access_for(trigger: Trigger, settings: Settings) -> Access:
     return Access(names, settings=settings)
 
 
-def prepare_job(doc: dict[str, Any], settings: Settings, access: Access | None = None) -> JobSpec:
+def as_job_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """Our job form of a document (W&B's config form converted; its embedded job wins)."""
+    return from_wandb_config(doc) if is_wandb_config(doc) else doc
+
+
+def prepare_job(
+    doc: dict[str, Any], settings: Settings, access: Access | None = None, entity: str | None = None
+) -> JobSpec:
     """Validate a job document (ours or W&B's config form) completely for its submitter (a tenant
-    when `access` is absent); nothing is written."""
-    if is_wandb_config(doc):
-        doc = from_wandb_config(doc)
+    when `access` is absent), and, when `entity` is given, that the job is that entity's after
+    conversion (W&B's form may embed a whole job); nothing is written."""
+    doc = as_job_doc(doc)
+    if entity is not None and doc.get("entity", "local") != entity:
+        raise JobValidationError(
+            [ValidationIssue("/entity", f"this job may only be for entity {entity}; set entity: {entity}")]
+        )
     spec = validate_job(doc, access or Access(settings=settings))
     check_local_checkpoint(spec, settings)
     return spec
@@ -129,8 +141,10 @@ def submit_job(
     registry: JobRegistry,
     executor: Executor,
     settings: Settings,
+    entity: str | None = None,
 ) -> JobRecord:
-    """Validate, record (only once valid) and dispatch; returns the queued job."""
+    """Validate, record (only once valid) and dispatch; returns the queued job. With `entity`,
+    the job must be that entity's (see `prepare_job`)."""
     job, _ = submit_job_once(
         doc, trigger=trigger, registry=registry, executor=executor, settings=settings, key=None
     )
@@ -145,10 +159,11 @@ def submit_job_once(
     registry: JobRegistry,
     executor: Executor,
     settings: Settings,
+    entity: str | None = None,
 ) -> tuple[JobRecord, bool]:
     """`submit_job` under an idempotency key: (the job, True) the first time; (the earlier job,
     False) for a key already used, and then nothing is recorded or dispatched."""
-    spec = prepare_job(doc, settings, access_for(trigger, settings))
+    spec = prepare_job(doc, settings, access_for(trigger, settings), entity)
     _check_baseline(spec, registry)
     record = JobRecord(
         id=new_job_id(),
@@ -183,9 +198,8 @@ def policy_issues(policy: Policy, settings: Settings) -> list[ValidationIssue]:
             )
         )
     try:
-        prepare_job(
-            doc, settings, access_for(Trigger(kind="cron" if policy.schedule else "webhook"), settings)
-        )
+        kind = "cron" if policy.schedule else "webhook"
+        prepare_job(doc, settings, access_for(Trigger(kind=kind), settings), policy.entity)
     except JobValidationError as exc:
         return [ValidationIssue(f"/job{i.pointer}", i.message) for i in exc.issues]
     except EvalJobError as exc:

@@ -42,6 +42,7 @@ def handle_artifact_event(services: Services, event: ArtifactEvent, payload: dic
                 registry=services.registry,
                 executor=services.executor,
                 settings=services.settings,
+                entity=policy.entity,  # the template's converted job must stay the policy's entity's
             )
         except EvalJobError as exc:
             problems.append(f"policy {policy.name}: {exc}")

@@ -69,8 +69,9 @@ def mirrored_wandb_artifact(path: str, root: Path) -> Path:
     or symlinks to a version's folder, as W&B's aliases point at versions.
     """
     name, _, alias = path.partition(":")
-    folder = root.joinpath(*name.split("/"), alias)
-    if not folder.is_dir():
+    parts = [*name.split("/"), alias]
+    folder = root.joinpath(*parts)
+    if any(part in (".", "..") for part in parts) or not folder.is_dir():
         raise CheckpointError(
             f"W&B artifact {path} is not in the artifact mirror {root} (looked for {folder})"
         )

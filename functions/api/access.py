@@ -41,7 +41,7 @@ def visible_job(services: Services, principal: Principal, job_id: str) -> JobRec
     except JobNotFoundError:
         job = None
     if job is None or not principal.can(job.entity):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id!r} visible to this token")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no job {job_id[:64]!r} visible to this token")
     return job
 
 
@@ -58,5 +58,5 @@ def visible_policy(services: Services, principal: Principal, entity: str, name: 
     """The entity's policy if this token may see it; 404 otherwise (also for another entity's)."""
     policy = services.triggers.policy(entity, name) if principal.can(entity) else None
     if policy is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no policy {name!r} visible to this token")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no policy {name[:64]!r} visible to this token")
     return policy

@@ -237,12 +237,6 @@ SMUGGLED = {
 """A team-b job hidden inside W&B's config form, whose embedded `evaljobs` document wins."""
 
 
-@pytest.mark.xfail(
-    reason="finding: the entity is checked on the outer document, but W&B's config form lets its "
-    "embedded `evaljobs` job (entity team-b) replace it; a team-a token queues team-b jobs that "
-    "resolve team-b's secrets",
-    strict=True,
-)
 @pytest.mark.parametrize("route", ["POST /jobs", "PUT /policies (cron)", "PUT /policies (webhook)"])
 def test_wandb_config_form_cannot_smuggle_a_job_into_another_entity(
     server: Server, planted: Planted, route: str

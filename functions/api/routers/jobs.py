@@ -16,7 +16,7 @@ from functions.api.deps import PrincipalDep, ServicesDep
 from functions.api.errors import ERROR_RESPONSES
 from functions.api.models import JobCreated, JobPublic
 from functions.services import Services
-from functions.submit import rerun_doc, submit_job
+from functions.submit import as_job_doc, rerun_doc, submit_job
 
 __all__ = ["rerun", "router", "submit_as"]
 
@@ -25,15 +25,16 @@ router = APIRouter(prefix="/jobs", tags=["jobs"], responses=ERROR_RESPONSES)
 
 def submit_as(services: Services, principal: Principal, doc: dict[str, Any], trigger: Trigger) -> JobCreated:
     """Validate and queue a job for an entity of the token."""
-    require_entity(
-        principal, str(doc.get("entity", "local"))
-    )  # before validation: nothing about B leaks to A
+    doc = as_job_doc(doc)  # W&B's form may embed a whole job: its entity is the one that counts
+    entity = str(doc.get("entity", "local"))
+    require_entity(principal, entity)  # before validation: nothing about B leaks to A
     job = submit_job(
         doc,
         trigger=trigger,
         registry=services.registry,
         executor=services.executor,
         settings=services.settings,
+        entity=entity,
     )
     return JobCreated.from_record(job)
 
@@ -113,7 +114,7 @@ def job_log(job_id: str, services: ServicesDep, principal: PrincipalDep) -> Plai
     job = visible_job(services, principal, job_id)
     path = Path(job.runtime.job_dir or services.settings.jobs_dir / job.id) / "job.log"
     if not path.is_file():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no log for {job_id} on this server (yet)")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no log for {job_id[:64]} on this server (yet)")
     return PlainTextResponse(path.read_text(errors="replace"))
 
 
@@ -134,7 +135,7 @@ def job_samples(
     if result is None:
         ran = ", ".join(r.benchmark for r in job.results) or "none yet"
         raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"{job_id} has no results for {benchmark!r} (has: {ran})"
+            status.HTTP_404_NOT_FOUND, f"{job_id} has no results for {benchmark[:64]!r} (has: {ran})"
         )
     if not result.log_path or not Path(result.log_path).exists():
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"the eval log of {benchmark} is not on this server")

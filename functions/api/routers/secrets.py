@@ -59,4 +59,4 @@ def delete_secret(entity: str, name: str, services: ServicesDep, principal: Prin
     """Remove a secret of the entity."""
     require_admin(principal, entity)
     if not open_secret_store(services.settings).delete_secret(entity, name):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{entity} has no secret {name!r}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{entity[:64]} has no secret {name[:64]!r}")

@@ -62,6 +62,10 @@ async def wandb_webhook(
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise unprocessable([("", f"the body is not JSON: {exc}")]) from exc
+    except (RecursionError, ValueError) as exc:  # nested past the limit, a number of 4300+ digits
+        raise unprocessable(
+            [("", "the body is not a W&B event: too deeply nested or too large a number")]
+        ) from exc
     if not isinstance(payload, dict):
         raise unprocessable([("", "the body must be a JSON object (the payload template in the README)")])
     try:
