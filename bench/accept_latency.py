@@ -18,8 +18,6 @@ import hmac
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
-from tests.support.live_server import free_port, wait_until_up
+from tests.support.live_server import serve_process
 
 POLICIES = """
 policies:
@@ -136,21 +134,9 @@ def main() -> None:
     (home / "policies.yaml").write_text(POLICIES)
     store = SqliteTriggerStore(home / "registry.sqlite3")
     token, hook = store.create_token("bench", ["bench"]), store.create_webhook("bench")
-    port = free_port()
     env = {**os.environ, "EVALJOBS_HOME": str(home), "EVALJOBS_POLICIES_FILE": str(home / "policies.yaml")}
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("evaljobs")), "serve", "--workers", "0", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(f"{url}/health", server)
+    with serve_process(env) as (url, _):
         lines = asyncio.run(run(url, token, hook, args.requests, args.concurrency))
-    finally:
-        server.terminate()
-        server.wait(30)
     print(f"\n`python -m bench.accept_latency --requests {args.requests} --concurrency {args.concurrency}`\n")
     print("| request | n | concurrency | p50 ms | p99 ms | req/s | accepted |")
     print("|---|---|---|---|---|---|---|")

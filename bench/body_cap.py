@@ -18,8 +18,6 @@ import base64
 import hashlib
 import hmac
 import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +25,7 @@ from pathlib import Path
 import httpx
 
 from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
-from tests.support.live_server import free_port, wait_until_up
+from tests.support.live_server import serve_process
 
 MIB = 1024 * 1024
 BLOCK = b" " * MIB
@@ -69,14 +67,6 @@ def main() -> None:
     env = {**os.environ, "EVALJOBS_HOME": str(home)}
     if args.cap_mib is not None:
         env["EVALJOBS_MAX_BODY_BYTES"] = str(args.cap_mib * MIB)
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("evaljobs")), "serve", "--workers", "0", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
     signed = {"Authorization": f"Bearer {hook_token}", "X-Wandb-Signature": signature(hook_secret, args.mb)}
     cases = [
         ("/jobs", "none", {}),
@@ -85,23 +75,18 @@ def main() -> None:
         ("/webhooks/wandb", "webhook token + signature", signed),
     ]
     rows = []
-    try:
-        wait_until_up(f"{url}/health", server)
-        with httpx.Client(base_url=url, timeout=300) as client:
-            client.get("/jobs", headers={"Authorization": f"Bearer {token}"})  # warm the routes
-            client.post("/jobs", json={}, headers={"Authorization": f"Bearer {token}"})
-            before = rss_mib(server.pid)
-            for path, who, headers in cases:
-                for mode in ("content-length", "chunked"):
-                    statuses = set()
-                    for _ in range(args.rounds):
-                        body = BLOCK * args.mb if mode == "content-length" else chunks(args.mb)
-                        sent = {**headers, "Content-Type": "application/json"}
-                        statuses.add(client.post(path, content=body, headers=sent).status_code)
-                    rows.append((path, who, mode, statuses, rss_mib(server.pid)))
-    finally:
-        server.terminate()
-        server.wait(30)
+    with serve_process(env) as (url, server), httpx.Client(base_url=url, timeout=300) as client:
+        client.get("/jobs", headers={"Authorization": f"Bearer {token}"})  # warm the routes
+        client.post("/jobs", json={}, headers={"Authorization": f"Bearer {token}"})
+        before = rss_mib(server.pid)
+        for path, who, headers in cases:
+            for mode in ("content-length", "chunked"):
+                statuses = set()
+                for _ in range(args.rounds):
+                    body = BLOCK * args.mb if mode == "content-length" else chunks(args.mb)
+                    sent = {**headers, "Content-Type": "application/json"}
+                    statuses.add(client.post(path, content=body, headers=sent).status_code)
+                rows.append((path, who, mode, statuses, rss_mib(server.pid)))
     cap = f" --cap-mib {args.cap_mib}" if args.cap_mib is not None else ""
     print(f"\n`python -m bench.body_cap --mb {args.mb} --rounds {args.rounds}{cap}`\n")
     print(f"Server RSS before: {before:.1f} MiB.\n")

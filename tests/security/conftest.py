@@ -29,7 +29,6 @@ import re
 import sqlite3
 import sys
 import threading
-import time
 import uuid
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -40,15 +39,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 
 from evaljobs.settings import Settings, get_settings
 from evaljobs.stores import open_secret_store
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
 from functions.serve import build_app
-from tests.support.live_server import free_port
+from tests.support.live_server import live_server
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PLANTED_ENV = ("AWS_SECRET_ACCESS_KEY", "WANDB_API_KEY", "OPENAI_API_KEY", "HF_TOKEN")
@@ -362,20 +359,6 @@ class Server:
         assert not changed, f"the stores changed: {changed}"
 
 
-def _serve(app: FastAPI, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    # log_config=None: uvicorn's records go to the root logger, where the test captures them
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="info")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the test server did not start")
-        time.sleep(0.02)
-    return server, thread
-
-
 def _token(triggers: SqliteTriggerStore, name: str, entity: str, admin: bool) -> str:
     """A token; an admin's where the store knows admin tokens (the API's policy and secret
     routes may ask for one), a member's otherwise."""
@@ -410,12 +393,10 @@ def server(planted: Planted, evidence: Evidence) -> Iterator[Server]:
                 secret_name=secret_name,
             )
         )
-    port = free_port()
-    uv, thread = _serve(app, port)
-    try:
+    with live_server(app, capture_logs=True) as url:
         yield Server(
-            url=f"http://127.0.0.1:{port}",
-            port=port,
+            url=url,
+            port=int(url.rsplit(":", 1)[1]),
             settings=settings,
             registry=registry,
             triggers=triggers,
@@ -424,9 +405,6 @@ def server(planted: Planted, evidence: Evidence) -> Iterator[Server]:
             b=tenants[1],
             evidence=evidence,
         )
-    finally:
-        uv.should_exit = True
-        thread.join(timeout=30)
 
 
 # ---- a listener that stands in for a model server a job might call

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import uvicorn
@@ -22,10 +24,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_server(app: FastAPI) -> Iterator[str]:
-    """Serve `app` until the block ends; yields its base URL."""
+def live_server(app: FastAPI, *, capture_logs: bool = False) -> Iterator[str]:
+    """Serve `app` until the block ends; yields its base URL. With `capture_logs`, uvicorn's
+    records go to the root logger (where a test's caplog sees them) at info level."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    if capture_logs:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, log_level="info")
+    else:
+        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -51,3 +58,23 @@ def wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 6
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{url} did not come up") from None
             time.sleep(0.2)
+
+
+@contextmanager
+def serve_process(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`evaljobs serve --workers 0` in its own process with `env`, until the block ends; yields
+    its base URL and the process (benchmarks measure it from outside)."""
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("evaljobs")), "serve", "--workers", "0", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{url}/health", process)
+        yield url, process
+    finally:
+        process.terminate()
+        process.wait(30)
