@@ -29,6 +29,15 @@ HOURS = 60 * MINUTES
 APP_NAME = os.environ.get("EVALJOBS_MODAL_APP", "evaljobs")
 GPU = os.environ.get("EVALJOBS_MODAL_GPU", "H100:2")
 """Two GPUs by default; the type is configurable at deploy time."""
+MAX_RUNNERS = int(os.environ.get("EVALJOBS_MODAL_MAX_RUNNERS", "4"))
+"""Runner containers at once: a burst of webhooks queues instead of renting unbounded GPUs."""
+
+
+def gpu_count(gpu: str) -> int:
+    """How many GPUs a Modal GPU string asks for (`H100:2` → 2, `A100-80GB` → 1)."""
+    _, _, count = gpu.partition(":")
+    return int(count) if count.isdigit() else 1
+
 
 ROOT = Path(__file__).resolve().parents[1]
 CONSTRAINTS = ROOT / "infra" / "local" / "constraints.txt"
@@ -74,7 +83,7 @@ CLOUD_SETTINGS = {
 }
 RUNNER_SETTINGS = {
     **CLOUD_SETTINGS,
-    "EVALJOBS_GPU_COUNT": "2",
+    "EVALJOBS_GPU_COUNT": str(gpu_count(GPU)),
     "EVALJOBS_MODEL_CACHE": "/cache/models",
     "HF_HOME": "/cache/huggingface",
 }
@@ -131,6 +140,7 @@ app = modal.App(APP_NAME)
     secrets=RUNNER_SECRETS,
     timeout=RUNNER_TIMEOUT,
     scaledown_window=2 * MINUTES,
+    max_containers=MAX_RUNNERS,
 )
 class Runner:
     """Runs one job per call on two GPUs. Stateless: everything is in the registry row.

@@ -57,7 +57,8 @@ def download_wandb_artifact(path: str, cache_dir: Path) -> Path:
     target: Path = cache_dir / "wandb" / str(artifact.digest)
     done = target / ".complete"
     if not done.exists():
-        artifact.download(root=str(target))
+        # straight into our cache: W&B's own cache would hold a second copy (a 100 GB checkpoint twice)
+        artifact.download(root=str(target), skip_cache=True)
         done.touch()
     return target
 

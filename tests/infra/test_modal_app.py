@@ -98,3 +98,13 @@ def test_runner_method_runs_a_job_locally(
         settings=get_settings(),
     )
     assert modal_app.Runner().run.local(ids[0]) == "succeeded"
+
+
+def test_the_gpu_count_follows_the_gpu_string() -> None:
+    assert [modal_app.gpu_count(g) for g in ("H100:2", "A100-80GB:4", "A100-80GB", "L4")] == [2, 4, 1, 1]
+    code = "import infra.modal_app as m; print(m.RUNNER_SETTINGS['EVALJOBS_GPU_COUNT'])"
+    env = {**os.environ, "EVALJOBS_MODAL_GPU": "A100-80GB:4", "MODAL_TOKEN_ID": ""}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0 and out.stdout.strip() == "4", out.stderr
