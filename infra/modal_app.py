@@ -159,10 +159,13 @@ class Runner:
 
     @modal.method()
     def run(self, job_id: str) -> str:
-        """Run the job to its end; returns its final status."""
+        """Run the job to its end; returns its final status. Modal re-runs a preempted input with
+        the same call id: the job's recorded call is then this one, and the run resumes it."""
         from runners.job import run_job
 
-        status = run_job(job_id, self.registry, self.settings).value
+        call_id = modal.current_function_call_id()
+        rerun = call_id is not None and self.registry.get(job_id).runtime.modal_call_id == call_id
+        status = run_job(job_id, self.registry, self.settings, rerun=rerun).value
         self._commit()
         return status
 
@@ -192,9 +195,16 @@ def api() -> Any:
 
 @app.function(image=api_image, secrets=API_SECRETS, schedule=modal.Cron(TICK_SCHEDULE), timeout=API_TIMEOUT)
 def tick() -> list[str]:
-    """Start the jobs of due cron policies (a missed tick runs once)."""
+    """Start the jobs of due cron policies (a missed tick runs once), then reap stranded jobs:
+    queued without a call are dispatched again, running with an ended call are failed."""
+    from evaljobs.records import utcnow
     from evaljobs.settings import get_settings
     from functions.scheduler import Scheduler
     from functions.serve import build_services
+    from runners.executor import ModalExecutor
+    from runners.reaper import reap
 
-    return [job.id for job in Scheduler(build_services(get_settings())).tick()]
+    services = build_services(get_settings())
+    started = [job.id for job in Scheduler(services).tick()]
+    modal_runs = ModalExecutor(services.registry, services.settings)
+    return started + reap(services.registry, modal_runs, modal_runs, services.settings, now=utcnow())

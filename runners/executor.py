@@ -68,6 +68,18 @@ class ModalExecutor:
         call = runner.run.spawn(job_id)
         self.registry.update_runtime(job_id, Runtime(modal_call_id=call.object_id))
 
+    def call_ended(self, call_id: str) -> str | None:
+        """Why the Modal call is over (its error, or that it returned), or None while it runs."""
+        import modal
+
+        try:
+            modal.FunctionCall.from_id(call_id).get(timeout=0)
+        except TimeoutError:
+            return None
+        except Exception as exc:  # noqa: BLE001 - Modal's failure kinds vary; each means the call ended
+            return f"{type(exc).__name__}: {exc}"[:300]
+        return "its call returned without finishing the job"
+
 
 def get_executor(settings: Settings, registry: JobRegistry, name: str | None = None) -> Executor:
     """The executor the settings (or `name`) choose."""

@@ -197,26 +197,32 @@ def _evaluate(
         ProgressFile.stop()
 
 
-def _claim(registry: JobRegistry, record: JobRecord) -> bool | None:
+def _claim(registry: JobRegistry, record: JobRecord, rerun: bool) -> bool | None:
     """Take the job: True when claimed fresh, False when taking over from a dead runner, None
-    when it is not ours to run (finished, cancelled, or another live runner has it)."""
+    when it is not ours to run (finished, cancelled, or another live runner has it). `rerun`:
+    the caller knows this is the same dispatch run again (Modal re-runs a preempted input in a
+    new container, where the old pid and host say nothing)."""
     # The pid lands with the transition, so a second runner (or a restarted pool) can tell
     # a live claim from a dead one at any moment.
     mine = Runtime(pid=os.getpid(), host=socket.gethostname())
     if registry.transition(record.id, JobStatus.RUNNING, runtime=mine):
         return True
-    if not _interrupted(record):
+    if not (_interrupted(record) or (rerun and record.status is JobStatus.RUNNING)):
         return None
     registry.update_runtime(record.id, Runtime(pid=os.getpid(), host=socket.gethostname(), resumed=True))
     return False  # eval_set resumes from the job's log dir
 
 
-def run_job(job_id: str, registry: JobRegistry | None = None, settings: Settings | None = None) -> JobStatus:
-    """Run the job; the registry ends with its final status and results. Returns that status."""
+def run_job(
+    job_id: str, registry: JobRegistry | None = None, settings: Settings | None = None, *, rerun: bool = False
+) -> JobStatus:
+    """Run the job; the registry ends with its final status and results. Returns that status.
+    `rerun`: this is the job's own dispatch run again (a preempted Modal input): take over a
+    job left running and resume it from its eval logs."""
     settings = settings or get_settings()
     registry = registry or open_registry(settings)
     record: JobRecord = registry.get(job_id)
-    claimed = _claim(registry, record)
+    claimed = _claim(registry, record, rerun)
     if claimed is None:
         return record.status
     folder = job_dir(settings, job_id)

@@ -82,3 +82,19 @@ def test_cancel_never_signals_a_pid_of_another_host(home: Path) -> None:
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_a_rerun_of_the_same_dispatch_resumes_a_job_left_running(home: Path) -> None:
+    """Modal re-runs a preempted input in another container: the recorded pid and host say
+    nothing there, so the runner is told it is the same dispatch and takes the job over."""
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    registry.create(JobRecord(id="job-preempted", entity="local", project="p", model="m", spec=API_JOB))
+    registry.transition("job-preempted", JobStatus.RUNNING, runtime=Runtime(pid=1, host="gone-container"))
+    assert run_job("job-preempted", registry, settings) is JobStatus.RUNNING  # not ours to judge
+    assert registry.get("job-preempted").status is JobStatus.RUNNING
+    assert (
+        run_job("job-preempted", registry, settings, rerun=True) is JobStatus.FAILED
+    )  # ran: no server on :9
+    job = registry.get("job-preempted")
+    assert job.runtime.resumed and job.runtime.host != "gone-container" and job.finished_at is not None

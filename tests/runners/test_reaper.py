@@ -1,0 +1,59 @@
+"""Stranded jobs end or start again: a queued job whose dispatch failed is dispatched again; a
+running job whose runner call ended is failed with the reason, and its completion event goes out."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from evaljobs.records import JobRecord, JobStatus, Runtime, utcnow
+from evaljobs.settings import get_settings
+from evaljobs.stores.sqlite_registry import SqliteRegistry
+from runners.reaper import reap
+
+SPEC = {"model": {"api": {"model": "openai/m"}}, "benchmarks": ["boolq"]}
+
+
+class FakeModal:
+    """Dispatches by recording; knows which calls have ended."""
+
+    def __init__(self, ended: dict[str, str]) -> None:
+        self.ended: dict[str, str] = ended
+        self.dispatched: list[str] = []
+
+    def dispatch(self, job_id: str) -> None:
+        self.dispatched.append(job_id)
+
+    def call_ended(self, call_id: str) -> str | None:
+        return self.ended.get(call_id)
+
+
+def test_stranded_jobs_are_dispatched_again_or_failed_with_the_reason(home: Path) -> None:
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    old, now = utcnow() - timedelta(hours=1), utcnow()
+
+    def job(job_id: str, created: object = None) -> None:
+        registry.create(
+            JobRecord(id=job_id, entity="e", project="p", model="m", spec=SPEC, created_at=created or now)
+        )
+
+    job("job-stranded", old)  # its dispatch raised: no call recorded
+    job("job-just-queued")  # the executor may not have recorded its call yet
+    job("job-spawned", old)
+    registry.update_runtime("job-spawned", Runtime(modal_call_id="fc-queued"))
+    for job_id, call in (("job-lost", "fc-oom"), ("job-alive", "fc-running")):
+        job(job_id, old)
+        registry.transition(job_id, JobStatus.RUNNING, runtime=Runtime(modal_call_id=call, pid=1, host="c"))
+    modal = FakeModal({"fc-oom": "ContainerOOM: out of memory"})
+
+    touched = reap(registry, modal, modal, settings, now=now)
+
+    assert sorted(touched) == ["job-lost", "job-stranded"] and modal.dispatched == ["job-stranded"]
+    lost = registry.get("job-lost")
+    assert lost.status is JobStatus.FAILED and "ContainerOOM" in (lost.error or "")
+    assert registry.get("job-alive").status is JobStatus.RUNNING
+    events = [json.loads(line) for line in (settings.home / "outbox.jsonl").read_text().splitlines()]
+    assert [(e["job_id"], e["status"]) for e in events] == [("job-lost", "failed")]
+    assert reap(registry, modal, modal, settings, now=now) == ["job-stranded"]  # still no call: again
