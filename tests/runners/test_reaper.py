@@ -34,7 +34,7 @@ def test_stranded_jobs_are_dispatched_again_or_failed_with_the_reason(home: Path
     registry = SqliteRegistry(settings.db_path)
     old, now = utcnow() - timedelta(hours=1), utcnow()
 
-    def job(job_id: str, created: object = None) -> None:
+    def job(job_id: str, created: datetime | None = None) -> None:
         registry.create(
             JobRecord(id=job_id, entity="e", project="p", model="m", spec=SPEC, created_at=created or now)
         )
