@@ -9,7 +9,6 @@ chat template, and if not, which one will the runner supply?
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from evaljobs.errors import CheckpointError
 from evaljobs.records import Preflight as PreflightRecord
 from evaljobs.spec import CheckpointModel
+from evaljobs.tenancy import WANDB_ARTIFACT
 
 __all__ = [
     "DEFAULT_CHAT_TEMPLATE",
@@ -28,7 +28,6 @@ __all__ = [
 
 GB = 1024**3
 _DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
-_WANDB_ARTIFACT = re.compile(r"^(wandb-artifact://)?[\w.-]+/[\w.-]+/[\w.-]+:[\w.-]+$")
 
 DEFAULT_CHAT_TEMPLATE = Path(__file__).with_name("templates") / "base_model.jinja"
 """Plain-text template for base models with none: messages joined by blank lines."""
@@ -36,7 +35,7 @@ DEFAULT_CHAT_TEMPLATE = Path(__file__).with_name("templates") / "base_model.jinj
 
 def is_wandb_artifact(uri: str) -> bool:
     """`entity/project/name:alias` (optionally `wandb-artifact://…`) and not a local path."""
-    return bool(_WANDB_ARTIFACT.match(uri)) and not Path(uri).exists()
+    return bool(WANDB_ARTIFACT.match(uri)) and not Path(uri).exists()
 
 
 def resolve_checkpoint(uri: str, cache_dir: Path, artifact_source: str = "wandb") -> Path:

@@ -209,7 +209,7 @@ def _claim(registry: JobRegistry, record: JobRecord, rerun: bool) -> bool | None
         return True
     if not (_interrupted(record) or (rerun and record.status is JobStatus.RUNNING)):
         return None
-    registry.update_runtime(record.id, Runtime(pid=os.getpid(), host=socket.gethostname(), resumed=True))
+    registry.update_runtime(record.id, Runtime(pid=mine.pid, host=mine.host, resumed=True))
     return False  # eval_set resumes from the job's log dir
 
 
@@ -263,9 +263,8 @@ def run_job(
     except Exception as exc:  # noqa: BLE001 - last line of defence: the job must end failed, not hang
         error = redact(f"internal error: {type(exc).__name__}: {exc}", secrets.values())
         say(redact(traceback.format_exc(), secrets.values()))
-    except (
-        BaseException
-    ) as exc:  # cancelled from outside: Modal's InputCancellation, asyncio's CancelledError
+    except BaseException as exc:
+        # cancelled from outside: Modal's InputCancellation, asyncio's CancelledError
         if isinstance(exc, SystemExit | GeneratorExit):
             raise
         status, error = JobStatus.CANCELLED, f"cancelled ({type(exc).__name__})"
