@@ -192,6 +192,8 @@ class ModelServerTime(BaseModel):
     """vLLM start to stop, loading included."""
     startup_s: float | None
     """Of which loading until it answered; None when it never did."""
+    requests: int | None = None
+    """Requests the server finished, by its own count (vLLM's `vllm:request_success_total`)."""
 
 
 class BenchmarkComparison(BaseModel):

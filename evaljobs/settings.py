@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     max_connections: int = 8
     """Concurrent requests inspect-ai sends to the model server."""
 
+    log_buffer: int = Field(default=1, ge=1, le=1000)
+    """Scored samples a runner holds before writing them to its eval log: what a killed runner
+    loses and its resumed run asks the server for again. 1: none (a write per sample)."""
+
     workers: int = Field(default=1, ge=0)
     """Jobs `evaljobs serve`'s local worker pool runs at once (each starts its own vLLM server)."""
 

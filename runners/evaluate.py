@@ -103,7 +103,7 @@ def build_tasks(
             if model is None or not model.base_url:
                 raise EvaluationError(f"{bench.id}: loglikelihood scoring needs the model server's base_url")
             task = loglikelihood_task(
-                bench.id, base_url=model.base_url, model_name=model.served_name,
+                bench.id, model_name=model.served_name,
                 fewshot=bench.fewshot, seed=spec.fewshot_seed, limit=limit,
             )  # fmt: skip
             tasks.append(task)
@@ -140,6 +140,7 @@ def run_eval_set(
     grader: ModelTarget | None,
     max_connections: int,
     scoring: dict[str, str] | None = None,
+    log_buffer: int = 1,
 ) -> tuple[bool, list[BenchmarkResult]]:
     """Evaluate every benchmark of the job; returns (all succeeded, results per benchmark)."""
     from inspect_ai import eval_set
@@ -157,6 +158,7 @@ def run_eval_set(
         retry_wait=5,
         max_tasks=len(tasks),
         max_connections=max_connections,
+        log_buffer=log_buffer,  # a resumed run reuses what reached the log, and asks for the rest
         display="none",
         log_level="warning",
         **_generate_config(spec),

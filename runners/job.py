@@ -175,7 +175,13 @@ def _evaluate(
             registry.update_runtime(job_id, Runtime(scoring=scoring))
             say(f"evaluating hosted model {spec.api.model}; scoring {scoring}")
             return run_eval_set(
-                spec, target, folder / "logs", grader=grader, max_connections=max_conn, scoring=scoring
+                spec,
+                target,
+                folder / "logs",
+                grader=grader,
+                max_connections=max_conn,
+                scoring=scoring,
+                log_buffer=settings.log_buffer,
             )
         from runners.serving import served_checkpoint
 
@@ -191,7 +197,13 @@ def _evaluate(
                 f"evaluating {len(spec.benchmarks)} benchmark(s) against {server.base_url}; scoring {scoring}"
             )
             return run_eval_set(
-                spec, target, folder / "logs", grader=grader, max_connections=max_conn, scoring=scoring
+                spec,
+                target,
+                folder / "logs",
+                grader=grader,
+                max_connections=max_conn,
+                scoring=scoring,
+                log_buffer=settings.log_buffer,
             )
     finally:
         ProgressFile.stop()

@@ -13,7 +13,7 @@ from evaljobs.spec import CheckpointModel
 from evaljobs.stores import JobRegistry
 from runners.checkpoint import DEFAULT_CHAT_TEMPLATE, Preflight, preflight, resolve_checkpoint
 from runners.gpu_plan import plan_gpus
-from runners.vllm_server import ServerInfo, ServerOptions, serve
+from runners.vllm_server import ServerInfo, ServerOptions, requests_served, serve
 
 __all__ = ["embedded_server_options", "served_checkpoint"]
 
@@ -75,13 +75,20 @@ def served_checkpoint(
     )
     started = time.monotonic()
     ready: float | None = None
+    requests: int | None = None
     try:
         with serve(options, log=say, timeout_s=settings.vllm_start_timeout_s) as server:
             ready = time.monotonic()
             registry.update_runtime(job_id, Runtime(server_command=server.command))
-            yield server, checked
+            try:
+                yield server, checked
+            finally:
+                requests = requests_served(server)
+                say(f"model server answered {requests} request(s)")
     finally:  # what the server cost, however the block ended
         up = ModelServerTime(
-            up_s=time.monotonic() - started, startup_s=None if ready is None else ready - started
+            up_s=time.monotonic() - started,
+            startup_s=None if ready is None else ready - started,
+            requests=requests,
         )
         registry.update_runtime(job_id, Runtime(model_server=up))

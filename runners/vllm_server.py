@@ -34,7 +34,7 @@ from tenacity import (
 
 from evaljobs.errors import ModelServerError
 
-__all__ = ["ServerInfo", "ServerOptions", "build_command", "is_cpu_build", "serve"]
+__all__ = ["ServerInfo", "ServerOptions", "build_command", "is_cpu_build", "requests_served", "serve"]
 
 API_KEY = "evaljobs-local"
 """Key the local server requires; it never leaves the machine."""
@@ -163,6 +163,17 @@ def wait_healthy(url: str, proc: subprocess.Popen[str], timeout_s: float, tail: 
             f"vLLM did not answer {url} within {timeout_s:.0f}s; raise EVALJOBS_VLLM_START_TIMEOUT_S "
             "or look at the server log in the job log"
         ) from None
+
+
+def requests_served(server: ServerInfo) -> int | None:
+    """The requests the server has finished, by its own Prometheus counter; None if it cannot say."""
+    try:
+        text = httpx.get(server.base_url.removesuffix("/v1") + "/metrics", timeout=5.0).text
+    except httpx.HTTPError:
+        return None
+    metric = "vllm:request_success_total"  # one line per finish reason, engine and model
+    counts = [float(line.rsplit(" ", 1)[-1]) for line in text.splitlines() if line.startswith(metric)]
+    return int(sum(counts)) if counts else None
 
 
 @contextmanager

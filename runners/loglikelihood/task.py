@@ -36,17 +36,20 @@ def _client(base_url: str, api_key: str) -> Any:
 
 
 @solver
-def loglikelihood_solver(base_url: str, model_name: str) -> Solver:
+def loglikelihood_solver(model_name: str) -> Solver:
     """Score every choice's continuation by the model's log-probabilities.
 
-    The endpoint is given explicitly (inspect-ai's providers resolve their base URL lazily,
-    on the first generate, which this solver never calls); the key comes from the eval's
-    model so it is never written into the log's solver arguments.
+    The endpoint and key come from the eval's model (an OpenAI-compatible provider given its
+    base URL), never from the solver's arguments: those are written into the log and are part
+    of the task's identity, which must not change when a resumed job's server starts on
+    another port (eval_set would refuse the log it resumes from), nor carry a key.
     """
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         api: Any = get_model().api
-        client = _client(base_url, str(api.api_key))
+        if not api.base_url:
+            raise ValueError(f"loglikelihood scoring needs the model server's base URL ({api.model_name})")
+        client = _client(str(api.base_url), str(api.api_key))
         contexts: list[str] = state.metadata["contexts"]
         continuations: list[str] = state.metadata["continuations"]
         prompts = [c + x for c, x in zip(contexts, continuations, strict=True)]
@@ -98,7 +101,7 @@ def loglikelihood_scorer() -> Any:
 
 
 def loglikelihood_task(
-    benchmark: str, *, base_url: str, model_name: str, fewshot: int | None, seed: int, limit: int | None
+    benchmark: str, *, model_name: str, fewshot: int | None, seed: int, limit: int | None
 ) -> Task:
     """The benchmark as a log-likelihood task over its catalog dataset and split."""
     fmt = FORMATS[benchmark]
@@ -134,7 +137,7 @@ def loglikelihood_task(
     return Task(
         name=benchmark,
         dataset=MemoryDataset(samples, name=f"{fmt.path}:{fmt.name or ''}:{fmt.split}"),
-        solver=loglikelihood_solver(base_url, model_name),
+        solver=loglikelihood_solver(model_name),
         scorer=loglikelihood_scorer(),
         metadata={
             "scoring": "loglikelihood",
