@@ -111,10 +111,15 @@ def rerun_job(
 @router.get("/{job_id}/log", response_class=PlainTextResponse)
 def job_log(job_id: str, services: ServicesDep, principal: PrincipalDep) -> PlainTextResponse:
     """The job's log (secret values are scrubbed as it is written)."""
+    from evaljobs.stores.log_copies import job_log as find_log
+
     job = visible_job(services, principal, job_id)
-    path = Path(job.runtime.job_dir or services.settings.jobs_dir / job.id) / "job.log"
-    if not path.is_file():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no log for {job_id[:64]} on this server (yet)")
+    path = find_log(job, services.settings)
+    if path is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"no log for {job_id[:64]} here (yet): a runner elsewhere copies it to S3 when the job ends",
+        )
     return PlainTextResponse(path.read_text(errors="replace"))
 
 
@@ -129,8 +134,9 @@ def job_samples(
 ) -> SamplePage:
     """A window of one benchmark's samples: input, output, target and score, from its eval log."""
     from evaljobs.samples import sample_page
+    from evaljobs.stores.log_copies import readable
 
-    job = visible_job(services, principal, job_id)
+    job = readable(visible_job(services, principal, job_id), services.settings)
     result = next((r for r in job.results if r.benchmark == benchmark), None)
     if result is None:
         ran = ", ".join(r.benchmark for r in job.results) or "none yet"

@@ -77,6 +77,7 @@ def compare(
 ) -> Comparison:
     """Per benchmark: B − A over the samples both scored (paired), its 95% interval and a verdict."""
     from evaljobs.compare import compare_jobs, project_baseline
+    from evaljobs.stores.log_copies import readable
 
     job_b = visible_job(services, principal, b)
     if a is None:
@@ -87,5 +88,6 @@ def compare(
             )
     else:
         base = visible_job(services, principal, a)
-    rows = compare_jobs(base, job_b, threshold)
+    settings = services.settings
+    rows = compare_jobs(readable(base, settings), readable(job_b, settings), threshold)
     return Comparison(a=base.id, b=b, threshold=threshold, benchmarks=rows)
