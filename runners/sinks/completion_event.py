@@ -53,7 +53,10 @@ def _append(path: Path, line: dict[str, Any]) -> None:
 
 
 class JsonlOutbox:
-    """Appends each event as a line to `outbox.jsonl` in the evaljobs home."""
+    """Appends each event as a line to a JSONL file: `outbox/<job id>.jsonl` in the evaljobs home.
+
+    A file per job, not one for all: on Modal the home is a Volume that runner containers
+    commit concurrently, and a file two containers append to keeps only the last commit's lines."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -170,13 +173,13 @@ class EventBridgeSink:
             raise RuntimeError(f"EventBridge refused the event: {answer['Entries']}")
 
 
-def sinks_for(settings: Settings) -> list[EventSink]:
-    """The sinks the settings configure: the outbox, each webhook URL, then the AWS targets."""
-    found: list[EventSink] = [JsonlOutbox(settings.home / "outbox.jsonl")]
+def sinks_for(settings: Settings, job_id: str) -> list[EventSink]:
+    """The sinks the settings configure for a job's event: the outbox, each webhook URL (its
+    attempts logged per job, like the outbox), then the AWS targets."""
+    found: list[EventSink] = [JsonlOutbox(settings.home / "outbox" / f"{job_id}.jsonl")]
+    deliveries = settings.home / "event_deliveries" / f"{job_id}.jsonl"
     for url in filter(None, (u.strip() for u in settings.event_webhook_urls.split(","))):
-        found.append(
-            WebhookSink(url, settings.event_webhook_secret, settings.home / "event_deliveries.jsonl")
-        )
+        found.append(WebhookSink(url, settings.event_webhook_secret, deliveries))
     if settings.event_sns_topic_arn:
         found.append(SnsSink(settings.event_sns_topic_arn, settings))
     if settings.event_sqs_queue_url:
@@ -195,7 +198,7 @@ def emit_completion(
     """
     payload = completion_event(job).model_dump(mode="json")
     validate_event(payload)
-    for sink in sinks if sinks is not None else sinks_for(settings):
+    for sink in sinks if sinks is not None else sinks_for(settings, job.id):
         try:
             sink.send(payload)
         except Exception as exc:  # noqa: BLE001 - a receiver being down must not fail an evaluated job

@@ -186,3 +186,20 @@ def test_emit_writes_the_outbox_and_survives_a_failing_sink(tmp_path: Path) -> N
         "job-0123456789ab"
     ]
     assert len(said) == 1 and "not delivered" in said[0]
+
+
+def test_two_containers_outboxes_both_survive_their_volume_commits(tmp_path: Path) -> None:
+    """On Modal each runner container writes the home Volume and commits it; a commit replaces the
+    files it wrote, whole (last writer wins). Events of two jobs must not share a file."""
+    import shutil
+
+    from evaljobs.settings import Settings
+    from runners.sinks.completion_event import sinks_for
+
+    volume = tmp_path / "volume"
+    for n, job in enumerate([finished_job(), finished_job().model_copy(update={"id": "job-ba9876543210"})]):
+        container = Settings(home=tmp_path / f"container-{n}")
+        emit_completion(job, container, lambda _: None, sinks=sinks_for(container, job.id))
+        shutil.copytree(container.home, volume, dirs_exist_ok=True)  # the commit: each file replaced
+    events = [json.loads(line) for path in volume.rglob("*.jsonl") for line in path.read_text().splitlines()]
+    assert sorted(e["job_id"] for e in events) == ["job-0123456789ab", "job-ba9876543210"]

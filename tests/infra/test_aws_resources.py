@@ -82,7 +82,8 @@ def test_settings_choose_the_sinks(aws: tuple[dict[str, str], Settings]) -> None
     configured = settings.model_copy(
         update={"event_sns_topic_arn": resources["EVALJOBS_EVENT_SNS_TOPIC_ARN"], "event_bus": "b"}
     )
-    assert [type(s).__name__ for s in sinks_for(configured)] == ["JsonlOutbox", "SnsSink", "EventBridgeSink"]
+    sinks = sinks_for(configured, "job-1")
+    assert [type(s).__name__ for s in sinks] == ["JsonlOutbox", "SnsSink", "EventBridgeSink"]
 
 
 def test_eval_logs_go_to_s3_and_s3_checkpoints_come_back(

@@ -106,7 +106,7 @@ def test_main_job_end_to_end(home: Path, embedded_model: Path) -> None:
 
     from evaljobs.events import validate_event
 
-    [event] = [json.loads(x) for x in (settings.home / "outbox.jsonl").read_text().splitlines()]
+    [event] = [json.loads(x) for x in (settings.home / "outbox" / f"{job_id}.jsonl").read_text().splitlines()]
     validate_event(event)
     assert (event["job_id"], event["status"], event["trigger"]) == (job_id, "succeeded", "cli")
     assert [b["benchmark"] for b in event["benchmarks"]] == ["arc_easy", "boolq"]

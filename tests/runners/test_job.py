@@ -61,7 +61,8 @@ def test_a_cancellation_from_outside_ends_the_job_with_its_sinks(
     assert run_job("job-cancelled", registry, settings) is JobStatus.CANCELLED
     job = registry.get("job-cancelled")
     assert job.status is JobStatus.CANCELLED and "InputCancellation" in (job.error or "")
-    events = [json.loads(line) for line in (settings.home / "outbox.jsonl").read_text().splitlines()]
+    outbox = settings.home / "outbox" / "job-cancelled.jsonl"
+    events = [json.loads(line) for line in outbox.read_text().splitlines()]
     assert [(e["job_id"], e["status"]) for e in events] == [("job-cancelled", "cancelled")]
 
 
@@ -82,6 +83,32 @@ def test_cancel_never_signals_a_pid_of_another_host(home: Path) -> None:
     finally:
         bystander.kill()
         bystander.wait()
+
+
+def test_cancelling_a_queued_modal_job_withdraws_its_call(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A spawned call waits in Modal's queue (max_containers): cancelled, it must leave the queue
+    rather than start a GPU container later only to find the job cancelled."""
+    import modal
+
+    from runners.executor import cancel_job
+
+    cancelled: list[str] = []
+
+    class Call:
+        def __init__(self, call_id: str) -> None:
+            self.call_id = call_id
+
+        def cancel(self, terminate_containers: bool = False) -> None:
+            cancelled.append(self.call_id)
+
+    monkeypatch.setattr(modal.FunctionCall, "from_id", Call)
+    registry = SqliteRegistry(get_settings().db_path)
+    registry.create(JobRecord(id="job-waiting", entity="local", project="p", model="m", spec=API_JOB))
+    registry.update_runtime("job-waiting", Runtime(modal_call_id="fc-waiting"))
+    assert cancel_job(registry, "job-waiting") is JobStatus.CANCELLED
+    assert cancelled == ["fc-waiting"]
 
 
 def test_a_rerun_of_the_same_dispatch_resumes_a_job_left_running(home: Path) -> None:

@@ -54,6 +54,7 @@ def test_stranded_jobs_are_dispatched_again_or_failed_with_the_reason(home: Path
     lost = registry.get("job-lost")
     assert lost.status is JobStatus.FAILED and "ContainerOOM" in (lost.error or "")
     assert registry.get("job-alive").status is JobStatus.RUNNING
-    events = [json.loads(line) for line in (settings.home / "outbox.jsonl").read_text().splitlines()]
+    outbox = sorted((settings.home / "outbox").glob("*.jsonl"))
+    events = [json.loads(line) for path in outbox for line in path.read_text().splitlines()]
     assert [(e["job_id"], e["status"]) for e in events] == [("job-lost", "failed")]
     assert reap(registry, modal, modal, settings, now=now) == ["job-stranded"]  # still no call: again
