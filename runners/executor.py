@@ -95,9 +95,13 @@ def cancel_job(registry: JobRegistry, job_id: str) -> JobStatus:
     """Cancel a queued or running job; returns its status afterwards."""
     registry.request_cancel(job_id)
     job = registry.get(job_id)
-    if job.status is JobStatus.QUEUED and registry.transition(job_id, JobStatus.CANCELLED, error="cancelled"):
-        return JobStatus.CANCELLED
     call_id = job.runtime.modal_call_id
+    if job.status is JobStatus.QUEUED and registry.transition(job_id, JobStatus.CANCELLED, error="cancelled"):
+        if call_id:  # its call may wait in Modal's queue: withdraw it before it rents GPUs
+            import modal
+
+            modal.FunctionCall.from_id(str(call_id)).cancel()
+        return JobStatus.CANCELLED
     if job.status is JobStatus.RUNNING and call_id:  # on Modal: stop the container's input
         import modal
 
