@@ -122,6 +122,20 @@ def _server_env() -> dict[str, str]:
     return env
 
 
+def _death_signal() -> Callable[[], None] | None:
+    """For the server's child process, before exec: SIGTERM it when its runner dies, however the
+    runner dies (a SIGKILL, the OOM killer). The server's own shutdown then stops its engine
+    processes; without this, a killed runner leaves vLLM holding the GPU (or RAM) for good.
+    `prctl` is looked up here, in the parent: the child only calls it."""
+    if sys.platform != "linux":
+        return None
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+    return lambda: prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _pump(stream: object, sink: Callable[[str], None], tail: deque[str]) -> None:
     for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
         line = line.rstrip("\n")
@@ -196,6 +210,7 @@ def serve(
         text=True,
         env=_server_env(),
         start_new_session=True,
+        preexec_fn=_death_signal(),
     )
     tail: deque[str] = deque(maxlen=200)
     pump = threading.Thread(
