@@ -4,10 +4,11 @@ import os
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from evaljobs.errors import ModelServerError, ServerOutOfMemoryError
-from runners.vllm_server import ServerOptions, build_command, out_of_memory_line, serve
+from runners.vllm_server import ServerInfo, ServerOptions, build_command, out_of_memory_line, serve
 
 OPTIONS = ServerOptions(model_path=Path("/m"), served_name="m", max_model_len=256, dtype="bfloat16")
 
@@ -122,3 +123,15 @@ def test_gpu_builds_run_vllms_cli_with_the_planned_memory_share(monkeypatch: pyt
     cmd = build_command(OPTIONS, 8000)
     assert cmd[1:5] == ["-m", "vllm.entrypoints.cli.main", "serve", "/m"]
     assert cmd[cmd.index("--gpu-memory-utilization") + 1] == "0.92"
+
+
+@pytest.mark.vllm
+def test_vllm_serve_starts_and_answers(server: ServerInfo) -> None:
+    assert server.command[2:4] == ["runners.vllm_cli", "serve"]
+    reply = httpx.post(
+        f"{server.base_url}/completions",
+        headers={"Authorization": f"Bearer {server.api_key}"},
+        json={"model": server.model, "prompt": "The capital of France is", "max_tokens": 4},
+        timeout=120,
+    )
+    assert reply.status_code == 200 and reply.json()["choices"][0]["text"]
