@@ -18,7 +18,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -177,16 +177,14 @@ class _Output:
 
 
 def _stop(proc: subprocess.Popen[str], grace_s: float = 20.0) -> None:
-    if proc.poll() is not None:
-        return
-    try:
+    """Stop the server's whole process group, even when the server itself already died: its
+    engine-core processes may live on holding GPU memory (a fallback start needs it back)."""
+    with suppress(ProcessLookupError):  # raised once nothing is left in the group
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace_s)
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=grace_s)
-    except ProcessLookupError:
-        pass
+    proc.wait(timeout=grace_s)
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[str], timeout_s: float, output: _Output) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from evaljobs.errors import ModelServerError, ServerOutOfMemoryError
 from runners.vllm_server import ServerInfo, ServerOptions, build_command, out_of_memory_line, serve
@@ -135,3 +136,31 @@ def test_vllm_serve_starts_and_answers(server: ServerInfo) -> None:
         timeout=120,
     )
     assert reply.status_code == 200 and reply.json()["choices"][0]["text"]
+
+
+def test_a_dead_servers_leftover_processes_are_stopped(tmp_path: Path) -> None:
+    # vLLM's API server can die while its engine cores (same process group) live on
+    pid_file = tmp_path / "child.pid"
+    script = (
+        "import subprocess, sys; "
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']); "
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid)); sys.exit(1)"
+    )
+    with (
+        pytest.raises(ModelServerError),
+        serve(OPTIONS, log=lambda _: None, timeout_s=30, build=running([sys.executable, "-c", script])),
+    ):
+        pass
+    stat = Path(f"/proc/{pid_file.read_text()}/stat")
+
+    def stopped() -> bool:  # gone, or a zombie nobody reaps yet (an orphan's parent is init)
+        return not stat.exists() or stat.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+
+    # a signal lands asynchronously: wait (at most 10 s) for the condition, then assert it
+    wait_for = Retrying(
+        stop=stop_after_delay(10),
+        wait=wait_fixed(0.1),
+        retry=retry_if_result(lambda ok: not ok),
+        retry_error_callback=lambda state: False,
+    )
+    assert wait_for(stopped)
