@@ -22,6 +22,7 @@ __all__ = [
     "JobValidationError",
     "ModelServerError",
     "SecretError",
+    "ServerOutOfMemoryError",
     "ValidationIssue",
     "issues_from_pydantic",
     "json_pointer",
@@ -91,6 +92,15 @@ class CheckpointError(EvalJobError):
 
 class ModelServerError(EvalJobError):
     """The model server did not start, crashed, or never became healthy."""
+
+
+class ServerOutOfMemoryError(ModelServerError):
+    """The model server did not start: it ran out of GPU memory (weights, activations or KV cache)."""
+
+    def __init__(self, message: str, line: str) -> None:
+        super().__init__(message)
+        self.line = line
+        """The server's out-of-memory line."""
 
 
 class EvaluationError(EvalJobError):

@@ -183,6 +183,9 @@ class GpuPlan(BaseModel):
     """GPUs of the runner."""
     gpu_memory_gb: float
     """Memory of one GPU (GiB)."""
+    fallback: str | None = None
+    """vLLM's out-of-memory line that made the runner replace data-parallel replicas with tensor
+    parallel at start; None when the plan started as made."""
 
 
 class ModelServerTime(BaseModel):

@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     vllm_extra_args: str = ""
     """Extra command-line arguments appended to every vLLM server start."""
 
+    vllm_cache: Path | None = None
+    """vLLM's cache folder (the server's VLLM_CACHE_ROOT): its torch.compile and Triton caches live
+    in `torch_compile_cache/`, so a persistent folder (a Modal Volume) spares each cold start the
+    recompile. None keeps vLLM's default, `~/.cache/vllm`."""
+
     gpu_count: int = Field(default=0, ge=0)
     """GPUs the runner has (0: vLLM's CPU build). The Modal runner sets 2."""
 

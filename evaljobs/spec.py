@@ -86,7 +86,7 @@ class CheckpointModel(_Strict):
     tool_calling: bool = False
     """Serve with automatic tool choice, required by agentic benchmarks."""
     tool_call_parser: str | None = Field(default=None, max_length=128)
-    """vLLM tool-call parser (e.g. `hermes`) when tool_calling is on."""
+    """vLLM tool-call parser for the model's tool-call format (e.g. `hermes`); required with tool_calling."""
 
 
 class CheckpointModelRef(_Strict):

@@ -22,6 +22,7 @@ from evaljobs.catalog import CatalogEntry, get_catalog
 from evaljobs.errors import JobValidationError, ValidationIssue, issues_from_pydantic, json_pointer
 from evaljobs.spec import JobSpec
 from evaljobs.tenancy import Access, access_issues
+from evaljobs.tool_parsers import TOOL_CALL_PARSERS
 
 __all__ = ["generate_schema", "load_document", "parse_job", "semantic_issues", "validate_job"]
 
@@ -218,6 +219,31 @@ def _requirement_issues(spec: JobSpec, index: int, entry: CatalogEntry) -> list[
     return issues
 
 
+def _tool_parser_issues(spec: JobSpec) -> list[ValidationIssue]:
+    """vLLM refuses `--enable-auto-tool-choice` without a parser it knows: say so before GPUs are rented."""
+    ckpt = spec.checkpoint
+    if ckpt is None or not ckpt.tool_calling:
+        return []
+    where = "/model/checkpoint/tool_call_parser"
+    if ckpt.tool_call_parser is None:
+        return [
+            ValidationIssue(
+                where,
+                "tool_calling: true needs the tool_call_parser of the model's tool-call format "
+                "(e.g. hermes for Qwen and Hermes models, llama3_json for Llama 3.1+, mistral for Mistral)",
+            )
+        ]
+    if ckpt.tool_call_parser not in TOOL_CALL_PARSERS:
+        return [
+            ValidationIssue(
+                where,
+                f"vLLM has no tool call parser {_short(ckpt.tool_call_parser)}; "
+                f"use one of {', '.join(sorted(TOOL_CALL_PARSERS))}",
+            )
+        ]
+    return []
+
+
 def semantic_issues(spec: JobSpec, access: Access) -> list[ValidationIssue]:
     """Problems beyond the schema: catalog ids, requirements, and what the job may not reach."""
     catalog = get_catalog()
@@ -240,6 +266,7 @@ def semantic_issues(spec: JobSpec, access: Access) -> list[ValidationIssue]:
         issues.extend(_requirement_issues(spec, index, entry))
         requested = bench.scoring or (spec.scoring if spec.scoring != "auto" else None)
         issues.extend(_scoring_issues(spec, index, entry, requested))
+    issues.extend(_tool_parser_issues(spec))
     issues.extend(access_issues(spec, access))
     return issues
 

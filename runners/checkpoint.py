@@ -1,9 +1,10 @@
 """Checkpoints: resolve a uri to a local folder, then preflight it before any server starts.
 
 Preflight answers, from files alone: is this a vLLM-compatible checkpoint (config.json with
-a supported architecture, safetensors weights, a tokenizer)? How large are the weights?
-Do weights plus the KV cache for max_model_len fit under the memory cap? Does it have a
-chat template, and if not, which one will the runner supply?
+a supported architecture, safetensors weights, a tokenizer)? Which dtype will vLLM run, and
+how large are the weight files it loads, in that dtype? Do weights plus the KV cache for
+max_model_len fit under the memory cap? Does it have a chat template, and if not, which one
+will the runner supply?
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ __all__ = [
     "is_wandb_artifact",
     "preflight",
     "resolve_checkpoint",
+    "serving_dtype",
+    "weight_files",
 ]
 
 GB = 1024**3
@@ -110,11 +113,64 @@ def _text_config(config: dict[str, Any]) -> dict[str, Any]:
     return config.get("text_config") or config
 
 
-def _serving_dtype(requested: str, config: dict[str, Any]) -> str:
+def serving_dtype(requested: str, config: dict[str, Any]) -> str:
+    """The dtype the server runs: the job's, or what vLLM 0.32's `--dtype auto` picks on the GPU.
+
+    vLLM (`_resolve_auto_dtype` in vllm/config/model.py) keeps a float16 or bfloat16 checkpoint's
+    dtype and downcasts float32 (and a config that declares none) to the platform's first
+    supported dtype: bfloat16 on Ampere and newer GPUs and on x86 CPUs (float16 only on
+    pre-Ampere GPUs, which the runner does not use). It is passed explicitly, so the server and
+    the memory preflight agree.
+    """
     if requested != "auto":
         return requested
-    declared = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16")
-    return declared if declared in _DTYPE_BYTES else "bfloat16"
+    declared = _declared_dtype(config)
+    return declared if declared in ("float16", "bfloat16") else "bfloat16"
+
+
+def _declared_dtype(config: dict[str, Any]) -> str | None:
+    text = _text_config(config)
+    for found in (config.get("torch_dtype"), config.get("dtype"), text.get("torch_dtype"), text.get("dtype")):
+        if isinstance(found, str):
+            return found
+    return None
+
+
+def loaded_weights_bytes(file_bytes: int, config: dict[str, Any], dtype: str) -> int:
+    """Weights in memory once vLLM casts them to `dtype`: a float32 checkpoint served in bfloat16
+    takes half its file size. Quantized or undeclared checkpoints count as stored."""
+    stored = _declared_dtype(config)
+    if stored is None or stored not in _DTYPE_BYTES or "quantization_config" in config:
+        return file_bytes
+    return file_bytes * _DTYPE_BYTES[dtype] // _DTYPE_BYTES[stored]
+
+
+def weight_files(path: Path) -> list[Path]:
+    """The safetensors files vLLM 0.32 loads from a local folder (`DefaultModelLoader._prepare_weights`).
+
+    Mistral-format `consolidated*.safetensors` win when present (load format `auto`), else every
+    `*.safetensors`; when the format's index file exists (`consolidated.safetensors.index.json`
+    or `model.safetensors.index.json`), only the files its weight_map names. So a consolidated
+    file beside the sharded ones (as Mistral repos ship them) is not counted twice.
+    """
+    files = sorted(path.glob("consolidated*.safetensors"))
+    index = path / "consolidated.safetensors.index.json"
+    if not files:
+        files = sorted(path.glob("*.safetensors"))
+        index = path / "model.safetensors.index.json"
+    if not index.is_file():
+        return files
+    try:
+        named = {path / name for name in json.loads(index.read_text())["weight_map"].values()}
+    except (json.JSONDecodeError, KeyError, AttributeError, TypeError) as exc:
+        raise CheckpointError(f"{index} is not a safetensors index with a weight_map: {exc}") from exc
+    missing = sorted(p.name for p in named - set(files))
+    if missing:
+        raise CheckpointError(
+            f"{index.name} names weight files the folder lacks ({', '.join(missing[:5])}); "
+            "upload every shard the index lists"
+        )
+    return [f for f in files if f in named]
 
 
 def kv_cache_bytes(config: dict[str, Any], max_model_len: int, dtype: str) -> int:
@@ -166,7 +222,7 @@ def preflight(
     supported = _supported_architectures() if check_architecture else None
     if supported is not None and not any(a in supported for a in archs):
         raise CheckpointError(f"architecture {archs[0]} is not supported by the installed vLLM")
-    weights = sorted(path.glob("*.safetensors"))
+    weights = weight_files(path)
     if not weights:
         raise CheckpointError(
             f"{path} has no *.safetensors weights; "
@@ -177,8 +233,8 @@ def preflight(
             f"{path} has no tokenizer (tokenizer.json or tokenizer.model); "
             "save the tokenizer next to the weights"
         )
-    dtype = _serving_dtype(model.dtype, config)
-    weights_bytes = sum(w.stat().st_size for w in weights)
+    dtype = serving_dtype(model.dtype, config)
+    weights_bytes = loaded_weights_bytes(sum(w.stat().st_size for w in weights), config, dtype)
     kv_bytes = kv_cache_bytes(config, model.max_model_len, dtype)
     if model.chat_template:
         template, source = _job_template(model.chat_template, work_dir), "job"

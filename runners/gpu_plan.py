@@ -1,5 +1,7 @@
-"""How a checkpoint uses the runner's GPUs: data-parallel replicas when it fits on one GPU,
-tensor parallel when it does not. Checked before a server starts; recorded with the job.
+"""How a checkpoint uses the runner's GPUs: data-parallel replicas when one replica fits one
+GPU with vLLM's own headroom, tensor parallel when it does not. Checked before a server
+starts; recorded with the job. If data-parallel replicas still run out of memory at start,
+the runner falls back once to tensor parallel (`tensor_parallel_fallback`).
 
 The 86 GiB cap on weights plus KV cache (for `max_model_len`) is enforced earlier, by the
 preflight at submit time and again in the runner, before anything is rented or started.
@@ -11,10 +13,32 @@ from typing import Literal
 
 from evaljobs.records import GpuPlan
 
-__all__ = ["GpuPlan", "plan_gpus"]
+__all__ = [
+    "GPU_MEMORY_UTILIZATION",
+    "RUNTIME_RESERVE_GB",
+    "GpuPlan",
+    "plan_gpus",
+    "replica_budget_gb",
+    "tensor_parallel_fallback",
+]
 
-HEADROOM = 0.9
-"""Share of one GPU's memory the weights plus KV cache may fill (activations need the rest)."""
+GPU_MEMORY_UTILIZATION = 0.92
+"""Share of each GPU vLLM may use (`--gpu-memory-utilization`). vLLM 0.32's default, passed
+explicitly on GPUs so the plan and the server budget the same memory."""
+
+RUNTIME_RESERVE_GB = 9.0
+"""What vLLM 0.32 spends inside that share before it sizes the KV cache (`Worker.
+determine_available_memory`): the CUDA context and NCCL buffers (~1-2 GiB), the peak
+activations of its profiling forward pass over `max_num_batched_tokens` (8192 on an H100,
+~1-3 GiB for 30-70B models), the sampler warm-up over `max_num_seqs` (1024) float32 logits
+rows, and the CUDA graph pool it estimates before capture (~1-3 GiB); plus the gap between an
+"80 GB" GPU's nominal and reported memory (~0.8 GiB). What is left after weights and this
+reserve must hold the KV cache of one `max_model_len` sequence, or vLLM refuses to start."""
+
+
+def replica_budget_gb(gpu_memory_gb: float) -> float:
+    """Weights plus KV cache one GPU can hold under vLLM's budget: 64.6 GiB of an 80 GiB H100."""
+    return gpu_memory_gb * GPU_MEMORY_UTILIZATION - RUNTIME_RESERVE_GB
 
 
 def plan_gpus(
@@ -43,12 +67,27 @@ def plan_gpus(
     if gpus == 0:
         return plan(1, 1, "CPU server: no GPU parallelism")
     use = max(1, min(requested, gpus))
-    fits_one = total_gb <= gpu_memory_gb * HEADROOM
+    budget = replica_budget_gb(gpu_memory_gb)
+    fits_one = total_gb <= budget
     if use == 1:
         return plan(1, 1, "one GPU")
     if parallelism == "tensor" or (parallelism == "auto" and not fits_one):
-        why = "requested" if parallelism == "tensor" else f"{total_gb:.1f} GiB does not fit one GPU"
+        why = "requested" if parallelism == "tensor" else f"{total_gb:.1f} GiB is over one GPU's {budget:.1f}"
         return plan(use, 1, f"tensor parallel over {use} GPUs: {why}")
     if not fits_one:  # data parallel asked for, but one replica does not fit one GPU
         return plan(use, 1, f"tensor parallel over {use} GPUs: {total_gb:.1f} GiB cannot be replicated")
-    return plan(1, use, f"{use} data-parallel replicas: {total_gb:.1f} GiB fits one GPU")
+    return plan(1, use, f"{use} data-parallel replicas: {total_gb:.1f} GiB fits one GPU's {budget:.1f}")
+
+
+def tensor_parallel_fallback(plan: GpuPlan, out_of_memory: str) -> GpuPlan:
+    """One replica over all of `plan`'s GPUs, after its data-parallel replicas ran out of memory."""
+    gpus = plan.tensor_parallel * plan.data_parallel
+    return plan.model_copy(
+        update={
+            "tensor_parallel": gpus,
+            "data_parallel": 1,
+            "reason": f"tensor parallel over {gpus} GPUs: {plan.data_parallel} data-parallel replicas "
+            "ran out of memory at start",
+            "fallback": out_of_memory,
+        }
+    )

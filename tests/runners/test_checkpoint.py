@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from runners.checkpoint import (
     kv_cache_bytes,
     preflight,
     resolve_checkpoint,
+    serving_dtype,
+    weight_files,
 )
 from tests.conftest import write_checkpoint
 
@@ -78,3 +81,64 @@ def test_resolution(tmp_path: Path) -> None:
         "wandb-artifact://team/proj/m:latest"
     )
     assert not is_wandb_artifact("/abs/path") and not is_wandb_artifact("s3://b/k")
+
+
+def _shard(folder: Path, name: str, size: int) -> None:
+    (folder / name).write_bytes(b"\0" * size)
+
+
+def test_consolidated_file_beside_shards_is_counted_once(tmp_path: Path) -> None:
+    # a Mistral repo: consolidated.safetensors and the same weights as HF shards
+    ckpt = write_checkpoint(tmp_path / "m", weights_bytes=0)
+    (ckpt / "model.safetensors").unlink()
+    _shard(ckpt, "consolidated.safetensors", 4096)
+    _shard(ckpt, "model-00001-of-00002.safetensors", 2048)
+    _shard(ckpt, "model-00002-of-00002.safetensors", 2048)
+    index = {"weight_map": {"a": "model-00001-of-00002.safetensors", "b": "model-00002-of-00002.safetensors"}}
+    (ckpt / "model.safetensors.index.json").write_text(json.dumps(index))
+    assert [p.name for p in weight_files(ckpt)] == ["consolidated.safetensors"]  # what vLLM loads
+    assert check(ckpt, tmp_path).weights_bytes == 4096
+
+
+def test_only_the_files_the_index_names_are_counted(tmp_path: Path) -> None:
+    ckpt = write_checkpoint(tmp_path / "m", weights_bytes=8192)  # a stray model.safetensors
+    _shard(ckpt, "model-00001-of-00001.safetensors", 1024)
+    index = {"weight_map": {"a": "model-00001-of-00001.safetensors"}}
+    (ckpt / "model.safetensors.index.json").write_text(json.dumps(index))
+    assert check(ckpt, tmp_path).weights_bytes == 1024
+    (ckpt / "model-00001-of-00001.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="names weight files the folder lacks"):
+        check(ckpt, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("declared", "requested", "served"),
+    [
+        ("float32", "auto", "bfloat16"),  # vLLM's auto downcasts float32
+        (None, "auto", "bfloat16"),  # undeclared counts as float32
+        ("float16", "auto", "float16"),
+        ("bfloat16", "auto", "bfloat16"),
+        ("float32", "float32", "float32"),  # the job's explicit choice wins
+    ],
+)
+def test_serving_dtype_is_what_vllm_auto_picks_on_a_gpu(
+    declared: str | None, requested: str, served: str
+) -> None:
+    config = {} if declared is None else {"torch_dtype": declared}
+    assert serving_dtype(requested, config) == served
+
+
+def test_float32_checkpoint_is_preflighted_in_bfloat16(tmp_path: Path) -> None:
+    config = {
+        "architectures": ["LlamaForCausalLM"],
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 1,
+        "head_dim": 64,
+        "torch_dtype": "float32",
+    }
+    ckpt = write_checkpoint(tmp_path / "m", weights_bytes=4000, config=config)
+    result = check(ckpt, tmp_path, max_model_len=1024)
+    assert result.dtype == "bfloat16"
+    assert result.weights_bytes == 2000  # float32 files, loaded as bfloat16
+    assert result.kv_cache_bytes == kv_cache_bytes(config, 1024, "bfloat16")

@@ -2,14 +2,16 @@
 
 import pytest
 
-from runners.gpu_plan import plan_gpus
+from runners.gpu_plan import plan_gpus, replica_budget_gb, tensor_parallel_fallback
 
 
 @pytest.mark.parametrize(
     ("total_gb", "parallelism", "expected"),
     [
         (20.0, "auto", (1, 2)),  # fits one 80 GB GPU: two replicas
-        (75.0, "auto", (2, 1)),  # over 90% of one GPU: split it
+        (64.0, "auto", (1, 2)),  # within 0.92 × 80 GiB less vLLM's runtime reserve
+        (66.0, "auto", (2, 1)),  # under 90% of the GPU, but no room for activations and CUDA graphs
+        (75.0, "auto", (2, 1)),
         (20.0, "tensor", (2, 1)),
         (20.0, "data", (1, 2)),
         (75.0, "data", (2, 1)),  # asked for replicas, but one does not fit
@@ -18,7 +20,11 @@ from runners.gpu_plan import plan_gpus
 def test_two_gpus(total_gb: float, parallelism: str, expected: tuple[int, int]) -> None:
     plan = plan_gpus(total_gb, gpus=2, gpu_memory_gb=80, parallelism=parallelism)  # type: ignore[arg-type]
     assert (plan.tensor_parallel, plan.data_parallel) == expected
-    assert plan.total_gb == total_gb and plan.reason
+    assert plan.total_gb == total_gb and plan.reason and plan.fallback is None
+
+
+def test_the_budget_leaves_vllm_its_headroom() -> None:
+    assert replica_budget_gb(80) == pytest.approx(80 * 0.92 - 9)
 
 
 def test_cpu_and_single_gpu() -> None:
@@ -29,3 +35,11 @@ def test_cpu_and_single_gpu() -> None:
     one = plan_gpus(5, gpus=2, gpu_memory_gb=80, requested=1)
     assert (one.tensor_parallel, one.data_parallel) == (1, 1) and one.reason == "one GPU"
     assert plan_gpus(5, gpus=1, gpu_memory_gb=80).reason == "one GPU"
+
+
+def test_fallback_spans_the_replicas_gpus_and_says_why() -> None:
+    replicas = plan_gpus(60, gpus=2, gpu_memory_gb=80)
+    after = tensor_parallel_fallback(replicas, "ValueError: No available memory for the cache blocks.")
+    assert (after.tensor_parallel, after.data_parallel) == (2, 1)
+    assert "ran out of memory" in after.reason and "cache blocks" in (after.fallback or "")
+    assert after.total_gb == replicas.total_gb
