@@ -92,9 +92,11 @@ class WeaveSink:
         from weave.trace.weave_client import get_ref  # type: ignore[attr-defined]
 
         from evaljobs.compare import sample_value
+        from evaljobs.wandb_config import wandb_entity
 
-        project = f"{job.entity}/{job.project}"
-        weave.init(project)
+        entity = wandb_entity(job.entity)
+        client = weave.init(f"{entity}/{job.project}" if entity else job.project)
+        project = f"{client.entity}/{client.project}"
         columns: list[dict[str, Any]] = []
         for result in job.results:
             logger = weave.EvaluationLogger(
