@@ -19,6 +19,7 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "MetricValue",
+    "ModelArtifact",
     "ModelServerTime",
     "Preflight",
     "Rates",
@@ -188,6 +189,19 @@ class GpuPlan(BaseModel):
     parallel at start; None when the plan started as made."""
 
 
+class ModelArtifact(BaseModel):
+    """The W&B artifact a checkpoint came from, its alias resolved to a version at download."""
+
+    requested: str
+    """`entity/project/name:alias` as the job named it (an alias such as `latest` moves)."""
+    resolved: str
+    """`entity/project/name:vN`: the version that was downloaded and scored."""
+    version: str
+    """`vN`."""
+    digest: str | None = None
+    """W&B's content digest of that version (None from the offline artifact mirror)."""
+
+
 class ModelServerTime(BaseModel):
     """How long the model server was up, measured around it."""
 
@@ -280,6 +294,8 @@ class Runtime(BaseModel):
     """A runner took over after the previous one died."""
     checkpoint: str | None = None
     """Local path of the checkpoint served."""
+    model_artifact: ModelArtifact | None = None
+    """The W&B artifact version served, when the checkpoint is a W&B artifact."""
     preflight: Preflight | None = None
     gpu_plan: GpuPlan | None = None
     server_command: list[str] | None = None

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_core import to_json
 
 __all__ = [
+    "LOCAL_ENTITY",
     "MAX_ARGS_BYTES",
     "MAX_BENCHMARKS",
     "SECRET_REF",
@@ -27,6 +28,8 @@ __all__ = [
     "SecretRef",
 ]
 
+LOCAL_ENTITY = "local"
+"""The entity of a job that names none: a placeholder, never sent to W&B as an entity."""
 MAX_BENCHMARKS = 200
 """Benchmarks one job may list: more than the catalog holds, few enough to refuse a flood early."""
 MAX_ARGS_BYTES = 16 * 1024
@@ -198,8 +201,9 @@ class JobSpec(_Strict):
 
     name: str | None = Field(default=None, max_length=200)
     """Human-readable job name."""
-    entity: Name = "local"
-    """Destination W&B entity (team or user)."""
+    entity: Name = LOCAL_ENTITY
+    """Destination W&B entity (team or user); `local` (the default) names none, and W&B runs
+    and Weave go to `WANDB_ENTITY` or the API key's default entity."""
     project: Name = "evaljobs"
     """Destination project: W&B project and leaderboard."""
     model: CheckpointModelRef | ApiModelRef

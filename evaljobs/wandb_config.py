@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from evaljobs.spec import JobSpec
+from evaljobs.records import ModelArtifact
+from evaljobs.spec import LOCAL_ENTITY, CheckpointModelRef, JobSpec
 
-__all__ = ["from_wandb_config", "is_wandb_config", "to_wandb_config"]
+__all__ = ["from_wandb_config", "is_wandb_config", "to_wandb_config", "wandb_entity"]
 
 _WANDB_KEYS = {"tasks", "artifact_path", "create_leaderboard", "hf_token", "scorer_api_key"}
 
@@ -62,8 +63,28 @@ def from_wandb_config(doc: dict[str, Any]) -> dict[str, Any]:
     return job
 
 
-def to_wandb_config(spec: JobSpec) -> dict[str, Any]:
-    """W&B's config form of the job (secrets by name), with ours under `evaljobs` (by reference)."""
+def wandb_entity(entity: str) -> str | None:
+    """The entity to hand W&B and Weave for a job's `entity`: None for the `local` placeholder,
+    which lets W&B choose as it always does (`WANDB_ENTITY`, else the API key's default entity)."""
+    return None if entity == LOCAL_ENTITY else entity
+
+
+def _pinned(spec: JobSpec, scored: ModelArtifact) -> JobSpec:
+    """The job with its W&B artifact named at the version that was scored, not by its alias."""
+    if spec.checkpoint is None or scored.requested not in spec.checkpoint.uri:
+        return spec
+    uri = spec.checkpoint.uri.replace(scored.requested, scored.resolved)
+    model = CheckpointModelRef(checkpoint=spec.checkpoint.model_copy(update={"uri": uri}))
+    return spec.model_copy(update={"model": model})
+
+
+def to_wandb_config(spec: JobSpec, scored: ModelArtifact | None = None) -> dict[str, Any]:
+    """W&B's config form of the job (secrets by name), with ours under `evaljobs` (by reference).
+
+    With `scored` (the artifact version the job served), both forms name that version, so a
+    re-run from the exported file evaluates the same weights whatever the alias points at now.
+    """
+    spec = _pinned(spec, scored) if scored else spec
     out: dict[str, Any] = {"tasks": [b.id for b in spec.benchmark_refs()], "limit": spec.limit or 0}
     if spec.checkpoint:
         out["artifact_path"] = spec.checkpoint.uri

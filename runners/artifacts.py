@@ -1,17 +1,20 @@
 """Remote checkpoints: `s3://` prefixes and W&B artifacts, downloaded into a cache.
 
 Kept thin: the SDKs do the transfer. A second job on the same version reuses the cache
-(S3: keyed by the listing's ETags; W&B: keyed by the artifact digest).
+(S3: keyed by the listing's ETags; W&B: keyed by the artifact digest). A W&B alias is
+resolved to the version it pointed at when downloaded, for the job's record.
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from evaljobs.errors import CheckpointError
+from evaljobs.records import ModelArtifact
 
-__all__ = ["download_s3_prefix", "download_wandb_artifact", "mirrored_wandb_artifact"]
+__all__ = ["download_s3_prefix", "download_wandb_artifact", "mirrored_wandb_artifact", "resolved_artifact"]
 
 
 def download_s3_prefix(uri: str, cache_dir: Path) -> Path:
@@ -46,8 +49,25 @@ def download_s3_prefix(uri: str, cache_dir: Path) -> Path:
     return target
 
 
-def download_wandb_artifact(path: str, cache_dir: Path) -> Path:
-    """Download `entity/project/name:alias` with the W&B SDK; cached by the artifact's digest."""
+def resolved_artifact(requested: str, artifact: Any) -> ModelArtifact:
+    """What a fetched `wandb.Artifact` says it is: its alias resolved to `vN`, and its digest.
+
+    `artifact.qualified_name` keeps the alias the path asked for (`name:latest`), so the
+    concrete name is built from the collection name and `artifact.version`.
+    """
+    collection = str(artifact.name).split(":", 1)[0]
+    version = str(artifact.version)
+    return ModelArtifact(
+        requested=requested,
+        resolved=f"{artifact.entity}/{artifact.project}/{collection}:{version}",
+        version=version,
+        digest=str(artifact.digest),
+    )
+
+
+def download_wandb_artifact(path: str, cache_dir: Path) -> tuple[Path, ModelArtifact]:
+    """Download `entity/project/name:alias` with the W&B SDK into the cache, keyed by its digest;
+    returns the folder and the version the alias pointed at."""
     import wandb
 
     try:
@@ -60,14 +80,15 @@ def download_wandb_artifact(path: str, cache_dir: Path) -> Path:
         # straight into our cache: W&B's own cache would hold a second copy (a 100 GB checkpoint twice)
         artifact.download(root=str(target), skip_cache=True)
         done.touch()
-    return target
+    return target, resolved_artifact(path, artifact)
 
 
-def mirrored_wandb_artifact(path: str, root: Path) -> Path:
+def mirrored_wandb_artifact(path: str, root: Path) -> tuple[Path, ModelArtifact]:
     """`entity/project/name:alias` from a local folder laid out as `root/entity/project/name/alias/`.
 
     The offline stand-in for W&B (`EVALJOBS_ARTIFACT_SOURCE=<folder>`): aliases are folders
-    or symlinks to a version's folder, as W&B's aliases point at versions.
+    or symlinks to a version's folder, as W&B's aliases point at versions; the version is the
+    name of the folder the alias resolves to.
     """
     name, _, alias = path.partition(":")
     parts = [*name.split("/"), alias]
@@ -76,4 +97,5 @@ def mirrored_wandb_artifact(path: str, root: Path) -> Path:
         raise CheckpointError(
             f"W&B artifact {path} is not in the artifact mirror {root} (looked for {folder})"
         )
-    return folder.resolve()
+    resolved = folder.resolve()
+    return resolved, ModelArtifact(requested=path, resolved=f"{name}:{resolved.name}", version=resolved.name)

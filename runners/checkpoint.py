@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from evaljobs.errors import CheckpointError
+from evaljobs.records import ModelArtifact
 from evaljobs.records import Preflight as PreflightRecord
 from evaljobs.spec import CheckpointModel
 from evaljobs.tenancy import WANDB_ARTIFACT
@@ -22,6 +23,7 @@ from evaljobs.tenancy import WANDB_ARTIFACT
 __all__ = [
     "DEFAULT_CHAT_TEMPLATE",
     "Preflight",
+    "Resolved",
     "is_wandb_artifact",
     "preflight",
     "resolve_checkpoint",
@@ -41,22 +43,33 @@ def is_wandb_artifact(uri: str) -> bool:
     return bool(WANDB_ARTIFACT.match(uri)) and not Path(uri).exists()
 
 
-def resolve_checkpoint(uri: str, cache_dir: Path, artifact_source: str = "wandb") -> Path:
+@dataclass(frozen=True)
+class Resolved:
+    """A checkpoint uri made local."""
+
+    path: Path
+    """The folder holding the checkpoint."""
+    artifact: ModelArtifact | None = None
+    """The W&B artifact version it came from, when it is one."""
+
+
+def resolve_checkpoint(uri: str, cache_dir: Path, artifact_source: str = "wandb") -> Resolved:
     """A local folder holding the checkpoint named by `uri`.
 
-    W&B artifacts come from W&B (`artifact_source="wandb"`) or a local mirror folder.
+    W&B artifacts come from W&B (`artifact_source="wandb"`) or a local mirror folder; either
+    way the alias is resolved to the version it names now.
     """
     if uri.startswith("s3://"):
         from runners.artifacts import download_s3_prefix
 
-        return download_s3_prefix(uri, cache_dir)
+        return Resolved(download_s3_prefix(uri, cache_dir))
     if is_wandb_artifact(uri):
         from runners.artifacts import download_wandb_artifact, mirrored_wandb_artifact
 
         name = uri.removeprefix("wandb-artifact://")
         if artifact_source != "wandb":
-            return mirrored_wandb_artifact(name, Path(artifact_source))
-        return download_wandb_artifact(name, cache_dir)
+            return Resolved(*mirrored_wandb_artifact(name, Path(artifact_source)))
+        return Resolved(*download_wandb_artifact(name, cache_dir))
     path = Path(uri.removeprefix("file://")).expanduser()
     if not path.exists():
         raise CheckpointError(
@@ -66,7 +79,7 @@ def resolve_checkpoint(uri: str, cache_dir: Path, artifact_source: str = "wandb"
         raise CheckpointError(
             f"{path} is a file; a checkpoint is a folder with config.json and *.safetensors"
         )
-    return path.resolve()
+    return Resolved(path.resolve())
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,10 @@ def served_checkpoint(
     """Resolve → preflight → serve; the server stops when the block ends, however it ends.
 
     `build` makes the server command (tests stand in other processes)."""
-    path = resolve_checkpoint(model.uri, settings.models_dir, settings.artifact_source)
+    resolved = resolve_checkpoint(model.uri, settings.models_dir, settings.artifact_source)
+    path, artifact = resolved.path, resolved.artifact
+    if artifact is not None:
+        say(f"W&B artifact {artifact.requested} is {artifact.resolved} (digest {artifact.digest or '-'})")
     checked = preflight(path, model, settings.gpu_memory_cap_gb, folder)
     say(
         f"checkpoint {path}: {checked.architecture}, {checked.total_gb:.2f} GiB with KV cache, "
@@ -68,7 +71,8 @@ def served_checkpoint(
     )
     say(f"server plan: {plan.reason}")
     registry.update_runtime(
-        job_id, Runtime(checkpoint=str(path), preflight=checked.as_record(), gpu_plan=plan)
+        job_id,
+        Runtime(checkpoint=str(path), model_artifact=artifact, preflight=checked.as_record(), gpu_plan=plan),
     )
     options = ServerOptions(
         model_path=path,

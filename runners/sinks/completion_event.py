@@ -26,6 +26,7 @@ from evaljobs.stores.aws import aws_client
 from runners.sinks.base import SinkContext
 
 __all__ = [
+    "EVENT_SOURCE",
     "CompletionEventSink",
     "EventBridgeSink",
     "EventSink",
@@ -38,6 +39,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("evaljobs.events")
+
+EVENT_SOURCE = "evaljobs"
+"""`source` of the events put on EventBridge (their detail-type is the event's `type`)."""
 
 
 class EventSink(Protocol):
@@ -162,7 +166,7 @@ class EventBridgeSink:
         answer = self.client.put_events(
             Entries=[
                 {
-                    "Source": "evaljobs",
+                    "Source": EVENT_SOURCE,
                     "DetailType": str(payload["type"]),
                     "Detail": json.dumps(payload),
                     "EventBusName": self.bus,

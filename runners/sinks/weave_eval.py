@@ -216,8 +216,9 @@ def _evaluation_ref(logger: EvaluationLogger) -> str:
 
 
 @contextmanager
-def weave_session(project: str, job_id: str) -> Iterator[None]:
-    """Weave logging to `entity/project`, with no LLM client patched, ended on the way out.
+def weave_session(project: str, job_id: str) -> Iterator[str]:
+    """Weave logging to `project` (`entity/project`, or the key's default entity's), with no LLM
+    client patched, ended on the way out; yields the `entity/project` it logs to.
 
     A client left by someone else (W&B's run init starts one when weave is imported) is ended
     first, so this session's settings and attributes are the ones in force.
@@ -226,12 +227,12 @@ def weave_session(project: str, job_id: str) -> Iterator[None]:
 
     weave.finish()
     try:
-        weave.init(
+        client = weave.init(
             project,
             settings={"implicitly_patch_integrations": False},
             attributes={"evaljobs_job_id": job_id},
         )
-        yield
+        yield f"{client.entity}/{client.project}"
     finally:
         weave.finish()
 
@@ -246,8 +247,10 @@ class WeaveSink:
             return Runtime(weave="skipped: EVALJOBS_WEAVE=off")
         if not os.environ.get("WANDB_API_KEY"):
             return Runtime(weave="skipped: no WANDB_API_KEY (Weave has no offline mode)")
-        project = f"{job.entity}/{job.project}"
-        with weave_session(project, job.id):
+        from evaljobs.wandb_config import wandb_entity
+
+        entity = wandb_entity(job.entity)  # none for `local`: the key's default entity
+        with weave_session(f"{entity}/{job.project}" if entity else job.project, job.id) as project:
             columns: list[dict[str, Any]] = []
             for result in job.results:
                 columns += leaderboard_columns(result, _log_evaluation(job, result))

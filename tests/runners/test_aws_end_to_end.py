@@ -45,7 +45,7 @@ def readable(name: str, data: bytes) -> list[bytes]:
 def test_job_on_aws_adapters_leaks_no_secret(
     home: Path, server: ServerInfo, aws_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    resources = provision(f"e2e{uuid.uuid4().hex[:6]}", endpoint_url=aws_endpoint)
+    resources = provision(f"e2e{uuid.uuid4().hex[:6]}", endpoint_url=aws_endpoint).settings()
     for key, value in {
         "EVALJOBS_REGISTRY": "dynamodb",
         "EVALJOBS_DYNAMODB_TABLE": resources["EVALJOBS_DYNAMODB_TABLE"],

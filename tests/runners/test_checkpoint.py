@@ -74,7 +74,7 @@ def test_unsupported_architecture_with_real_vllm_registry(tmp_path: Path) -> Non
 
 def test_resolution(tmp_path: Path) -> None:
     ckpt = write_checkpoint(tmp_path / "m")
-    assert resolve_checkpoint(f"file://{ckpt}", tmp_path) == ckpt.resolve()
+    assert resolve_checkpoint(f"file://{ckpt}", tmp_path).path == ckpt.resolve()
     with pytest.raises(CheckpointError, match="does not exist"):
         resolve_checkpoint(str(tmp_path / "missing"), tmp_path)
     assert is_wandb_artifact("team/proj/model:v3") and is_wandb_artifact(

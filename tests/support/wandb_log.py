@@ -49,6 +49,7 @@ def records(path: Path) -> list[bytes]:
 @dataclass
 class OfflineRun:
     project: str = ""
+    entity: str = ""
     run_id: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
@@ -56,8 +57,12 @@ class OfflineRun:
 
 
 def read_offline_run(run_dir: Path) -> OfflineRun:
+    import wandb
     from wandb.proto import wandb_internal_pb2 as pb
 
+    # wandb-core writes the log after `run.finish()` returns (it was seen holding only its
+    # header); shutting the service down flushes and closes it
+    wandb.teardown()
     (log,) = run_dir.glob("run-*.wandb")
     run = OfflineRun()
     for raw in records(log):
@@ -65,7 +70,7 @@ def read_offline_run(run_dir: Path) -> OfflineRun:
         record.ParseFromString(raw)
         kind = record.WhichOneof("record_type")
         if kind == "run":
-            run.project, run.run_id = record.run.project, record.run.run_id
+            run.project, run.entity, run.run_id = record.run.project, record.run.entity, record.run.run_id
             run.config.update({i.key: json.loads(i.value_json) for i in record.run.config.update})
         elif kind == "config":
             run.config.update({i.key: json.loads(i.value_json) for i in record.config.update})
