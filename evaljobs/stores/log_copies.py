@@ -3,12 +3,14 @@
 On one machine the runner's job folder is right here. On Modal it is not: the runner wrote on
 its own container's disk (a Volume the api does not mount), and the eval-log sink copied the
 job log and eval logs to `s3://bucket/jobs/<id>/` when the job ended. Readers (the api's log,
-samples and compare routes) ask here and get local paths either way; S3 copies are downloaded
-once into `home/log-copies/` (a finished job's logs do not change).
+samples and compare routes) ask here and get local paths either way: the runner's files when
+its host is this one (a path names a file on its own host only), else the S3 copies,
+downloaded once into `home/log-copies/` (a finished job's logs do not change).
 """
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path, PurePosixPath
 
 from evaljobs.records import JobRecord
@@ -45,10 +47,15 @@ def _folder(job: JobRecord, settings: Settings) -> Path:
     return Path(job.runtime.job_dir or settings.jobs_dir / job.id)
 
 
+def _here(job: JobRecord) -> bool:
+    """The job's runner ran on this host (or has not recorded one), so its paths are ours."""
+    return job.runtime.host in (None, socket.gethostname())
+
+
 def job_log(job: JobRecord, settings: Settings) -> Path | None:
     """The job's log: the runner's file when it is on this machine, else its S3 copy."""
     local = _folder(job, settings) / "job.log"
-    if local.is_file():
+    if _here(job) and local.is_file():
         return local
     return _copy(job, PurePosixPath("job.log"), settings)
 
@@ -60,7 +67,7 @@ def readable(job: JobRecord, settings: Settings) -> JobRecord:
     results = []
     for result in job.results:
         path = Path(result.log_path) if result.log_path else None
-        if path is not None and not path.is_file() and path.is_relative_to(folder):
+        if path is not None and not (_here(job) and path.is_file()) and path.is_relative_to(folder):
             copy = _copy(job, PurePosixPath(path.relative_to(folder).as_posix()), settings)
             if copy is not None:
                 result = result.model_copy(update={"log_path": str(copy)})
