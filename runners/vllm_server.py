@@ -8,6 +8,7 @@ stop the whole group in `finally`.
 
 from __future__ import annotations
 
+import _thread
 import os
 import shlex
 import signal
@@ -202,6 +203,22 @@ def _stop(proc: subprocess.Popen[str], grace_s: float = 20.0) -> None:
     proc.wait(timeout=grace_s)
 
 
+def _watch(proc: subprocess.Popen[str], stopping: threading.Event, log: Callable[[str], None]) -> None:
+    """If the server dies while its block runs, interrupt the block's (main) thread: inspect-ai
+    retries a refused connection forever, so a job whose server died would never end. The block
+    then ends with the ModelServerError `serve` raises."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def watch() -> None:
+        proc.wait()
+        if not stopping.is_set():
+            log(f"model server exited (code {proc.returncode}) while the job used it")
+            _thread.interrupt_main()
+
+    threading.Thread(target=watch, daemon=True, name="vllm-watch").start()
+
+
 def wait_healthy(url: str, proc: subprocess.Popen[str], timeout_s: float, output: _Output) -> None:
     """Poll /health until 200; ModelServerError if the process exits or time runs out
     (ServerOutOfMemoryError when it exits saying it ran out of memory)."""
@@ -272,11 +289,29 @@ def serve(
     )
     pump.start()
     started = time.monotonic()
+    stopping = threading.Event()
     try:
         wait_healthy(f"http://127.0.0.1:{port}/health", proc, timeout_s, output)
         log(f"model server healthy after {time.monotonic() - started:.1f}s on port {port}")
+        _watch(proc, stopping, log)
         yield ServerInfo(f"http://127.0.0.1:{port}/v1", options.served_name, API_KEY, proc.pid, cmd)
+    except BaseException as exc:  # the block's end, told as the server's death when that was the cause
+        stopping.set()
+        if proc.poll() is not None and not isinstance(exc, ModelServerError):
+            raise _died(proc) from exc
+        raise
+    else:
+        stopping.set()
+        if proc.poll() is not None:
+            raise _died(proc)
     finally:
+        stopping.set()
         _stop(proc)
         pump.join(timeout=5)
         log("model server stopped")
+
+
+def _died(proc: subprocess.Popen[str]) -> ModelServerError:
+    return ModelServerError(
+        f"the model server exited (code {proc.returncode}) while the job used it; see the job log"
+    )

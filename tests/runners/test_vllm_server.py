@@ -164,3 +164,36 @@ def test_a_dead_servers_leftover_processes_are_stopped(tmp_path: Path) -> None:
         retry_error_callback=lambda state: False,
     )
     assert wait_for(stopped)
+
+
+HEALTHY_THEN_DIES = """
+import http.server, sys, threading, time
+class Health(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.end_headers()
+    def log_message(self, *args): pass
+server = http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), Health)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+time.sleep(float(sys.argv[2]))
+sys.exit(9)
+"""
+
+
+def test_a_server_dying_mid_job_ends_the_job_instead_of_leaving_it_retrying() -> None:
+    """inspect-ai retries a refused connection forever: a job whose server died would never end.
+    The block (here: a wait standing in for those retries) is interrupted and ends with why."""
+    import time
+
+    lines: list[str] = []
+
+    def healthy_then_dies(options: ServerOptions, port: int) -> list[str]:
+        return [sys.executable, "-c", HEALTHY_THEN_DIES, str(port), "3"]
+
+    started = time.monotonic()
+    with (
+        pytest.raises(ModelServerError, match=r"exited \(code 9\) while the job used it"),
+        serve(OPTIONS, log=lines.append, timeout_s=30, build=healthy_then_dies),
+    ):
+        while time.monotonic() - started < 60:  # what inspect-ai's retries look like from here
+            time.sleep(0.2)
+    assert any("model server exited (code 9)" in line for line in lines)
