@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -27,6 +29,7 @@ __all__ = [
     "SinkFailure",
     "Trigger",
     "WandbRun",
+    "this_host",
     "transitioned",
     "utcnow",
 ]
@@ -35,6 +38,13 @@ __all__ = [
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+def this_host() -> str:
+    """Where this process runs, as runners record it (`runtime.host`): the Modal container
+    (`MODAL_TASK_ID`, which a container's processes share), else the machine's hostname. Pids
+    and paths mean something only on their own host."""
+    return os.environ.get("MODAL_TASK_ID") or socket.gethostname()
 
 
 class JobStatus(StrEnum):

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 from typing import Protocol
 
-from evaljobs.records import JobStatus, Runtime
+from evaljobs.records import JobStatus, Runtime, this_host
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
 from runners.processes import spawn_runner
@@ -109,7 +108,7 @@ def cancel_job(registry: JobRegistry, job_id: str) -> JobStatus:
         registry.finish(job_id, JobStatus.CANCELLED, [], "cancelled")
         return registry.get(job_id).status
     pid = job.runtime.pid
-    if job.runtime.host not in (None, socket.gethostname()):
+    if job.runtime.host not in (None, this_host()):
         return job.status  # its runner is on another host: a pid here names some other process
     if job.status is JobStatus.RUNNING and pid:
         try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import sys
 import time
 import traceback
@@ -23,7 +22,7 @@ from typing import Any
 
 from evaljobs.errors import EvalJobError, EvaluationError, SecretError
 from evaljobs.reach import resolved_problem
-from evaljobs.records import Accounting, BenchmarkResult, JobRecord, JobStatus, Runtime
+from evaljobs.records import Accounting, BenchmarkResult, JobRecord, JobStatus, Runtime, this_host
 from evaljobs.secrets import redact, ref_name, resolve
 from evaljobs.settings import Settings, get_settings
 from evaljobs.spec import JobSpec
@@ -91,7 +90,7 @@ def _interrupted(record: JobRecord) -> bool:
     pid, host = record.runtime.pid, record.runtime.host
     if record.status is not JobStatus.RUNNING or not pid or pid == os.getpid():
         return False
-    if host is not None and host != socket.gethostname():
+    if host is not None and host != this_host():
         return False  # pids of another host say nothing here
     return not runner_alive(pid)
 
@@ -216,7 +215,7 @@ def _claim(registry: JobRegistry, record: JobRecord, rerun: bool) -> bool | None
     new container, where the old pid and host say nothing)."""
     # The pid lands with the transition, so a second runner (or a restarted pool) can tell
     # a live claim from a dead one at any moment.
-    mine = Runtime(pid=os.getpid(), host=socket.gethostname())
+    mine = Runtime(pid=os.getpid(), host=this_host())
     if registry.transition(record.id, JobStatus.RUNNING, runtime=mine):
         return True
     if not (_interrupted(record) or (rerun and record.status is JobStatus.RUNNING)):
@@ -313,12 +312,12 @@ def _account(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the worker subprocess."""
+    """Entry point of the worker subprocess: `python -m runners.job JOB_ID [--rerun]`."""
     args = argv if argv is not None else sys.argv[1:]
-    if len(args) != 1:
-        print("usage: python -m runners.job JOB_ID", file=sys.stderr)
+    if len(args) not in (1, 2) or args[1:] not in ([], ["--rerun"]):
+        print("usage: python -m runners.job JOB_ID [--rerun]", file=sys.stderr)
         return 2
-    status = run_job(args[0])
+    status = run_job(args[0], rerun=args[1:] == ["--rerun"])
     return 0 if status is JobStatus.SUCCEEDED else 1
 
 

@@ -10,10 +10,9 @@ downloaded once into `home/log-copies/` (a finished job's logs do not change).
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path, PurePosixPath
 
-from evaljobs.records import JobRecord
+from evaljobs.records import JobRecord, this_host
 from evaljobs.settings import Settings
 
 __all__ = ["job_log", "readable"]
@@ -49,7 +48,7 @@ def _folder(job: JobRecord, settings: Settings) -> Path:
 
 def _here(job: JobRecord) -> bool:
     """The job's runner ran on this host (or has not recorded one), so its paths are ours."""
-    return job.runtime.host in (None, socket.gethostname())
+    return job.runtime.host in (None, this_host())
 
 
 def job_log(job: JobRecord, settings: Settings) -> Path | None:

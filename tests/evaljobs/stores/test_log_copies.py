@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from pathlib import Path
 
 import boto3
 
-from evaljobs.records import BenchmarkResult, JobRecord, Runtime
+from evaljobs.records import BenchmarkResult, JobRecord, Runtime, this_host
 from evaljobs.settings import Settings
 from evaljobs.stores.log_copies import job_log, readable
 
@@ -50,7 +49,7 @@ def test_a_runner_elsewhere_is_read_from_its_s3_copy_never_from_a_same_named_pat
     [result] = readable(elsewhere, settings).results
     assert result.log_path and Path(result.log_path).read_text() == "the runner's eval log"
 
-    here = _job(folder, socket.gethostname(), None)  # one machine: the runner's files are here
+    here = _job(folder, this_host(), None)  # one machine: the runner's files are here
     assert job_log(here, settings) == folder / "job.log"
     assert readable(here, settings).results[0].log_path == str(folder / "logs" / "b.eval")
 
