@@ -15,8 +15,13 @@ the `Runner` class (two GPUs). Secrets come from Modal secrets with required key
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import signal
+import subprocess
+import sys
+import threading
 import tomllib
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -86,6 +91,8 @@ RUNNER_SETTINGS = {
     "EVALJOBS_GPU_COUNT": str(gpu_count(GPU)),
     "EVALJOBS_MODEL_CACHE": "/cache/models",
     "HF_HOME": "/cache/huggingface",
+    "EVALJOBS_VLLM_CACHE": "/cache/vllm",  # torch.compile artifacts: a cold start reuses them
+    "WANDB_DISABLE_WEAVE": "true",  # wandb.init would weave.init with process-wide patching
 }
 
 # The runner takes no pins beyond pyproject.toml's: constraints.txt was resolved for the CPU
@@ -110,9 +117,11 @@ api_image = (
 hf_cache = modal.Volume.from_name("evaljobs-hf-cache", create_if_missing=True)
 weights = modal.Volume.from_name("evaljobs-weights", create_if_missing=True)
 eval_logs = modal.Volume.from_name("evaljobs-eval-logs", create_if_missing=True)
+compile_cache = modal.Volume.from_name("evaljobs-vllm-cache", create_if_missing=True)
 RUNNER_VOLUMES: dict[str | PurePosixPath, modal.Volume | modal.CloudBucketMount] = {
     "/cache/huggingface": hf_cache,
     "/cache/models": weights,
+    "/cache/vllm": compile_cache,
     "/data/evaljobs": eval_logs,
 }
 
@@ -124,6 +133,11 @@ wandb_key = modal.Secret.from_name("evaljobs-wandb", required_keys=["WANDB_API_K
 hf_token = modal.Secret.from_name("evaljobs-hf", required_keys=["HF_TOKEN"])
 RUNNER_SECRETS = [aws, config, wandb_key, hf_token]
 API_SECRETS = [aws, config]
+
+COMMIT_EVERY_S = 15.0
+"""How often a runner commits its Volumes while a job runs. The eval log takes each scored sample
+as it is scored (`EVALJOBS_LOG_BUFFER`), so a preempted job's new container redoes at most this
+much work (less when Modal's own background commit came later)."""
 
 RUNNER_TIMEOUT = 24 * HOURS
 API_TIMEOUT = 5 * MINUTES
@@ -145,8 +159,9 @@ app = modal.App(APP_NAME)
 class Runner:
     """Runs one job per call on two GPUs. Stateless: everything is in the registry row.
 
-    Each job names its own model, so the vLLM server starts inside `run` (once per job);
-    `prepare` does the per-container work once: settings, registry client, heavy imports.
+    Each job names its own model, so the vLLM server starts inside `run` (once per job, in the
+    job's runner process); `prepare` does the per-container work once: settings, the registry
+    client, the Volume commits.
     """
 
     @modal.enter()
@@ -156,30 +171,60 @@ class Runner:
 
         self.settings = get_settings()
         self.registry = open_registry(self.settings)
+        self.ended = threading.Event()
+        threading.Thread(target=self._commit_while_running, daemon=True).start()
 
     @modal.method()
     def run(self, job_id: str) -> str:
-        """Run the job to its end; returns its final status. Modal re-runs a preempted input with
-        the same call id: the job's recorded call is then this one, and the run resumes it."""
-        from runners.job import run_job
+        """Run the job to its end in a runner process of its own; returns its final status.
 
+        A process per job, as on one machine: nothing one job's run leaves in a process (its
+        environment, inspect-ai's and the SDKs' module state, patched clients) reaches the next
+        job this warm container runs. Modal re-runs a preempted input with the same call id: the
+        job's recorded call is then this one, and the run resumes it from the eval log its first
+        container committed to the Volume. A cancelled input (InputCancellation, a BaseException)
+        stops the runner the way `evaljobs cancel` does, so the job still ends with its sinks."""
+        self._reload()  # a warm container sees what other containers committed since it started
         call_id = modal.current_function_call_id()
         rerun = call_id is not None and self.registry.get(job_id).runtime.modal_call_id == call_id
-        status = run_job(job_id, self.registry, self.settings, rerun=rerun).value
-        self._commit()
-        return status
+        command = [sys.executable, "-m", "runners.job", job_id, *(["--rerun"] if rerun else [])]
+        runner = subprocess.Popen(command)
+        try:
+            runner.wait()
+        finally:
+            if runner.poll() is None:  # the input was cancelled while the job ran
+                runner.send_signal(signal.SIGTERM)  # it records `cancelled` and runs its sinks
+                runner.wait()
+            self._commit()
+        return self.registry.get(job_id).status.value
 
     @modal.exit()
     def close(self) -> None:
+        self.ended.set()
         self._commit()
 
+    def _commit_while_running(self) -> None:
+        while not self.ended.wait(COMMIT_EVERY_S):
+            try:
+                self._commit()
+            except Exception:
+                logging.getLogger("evaljobs.runner").exception("Volume commit failed")
+
     @staticmethod
-    def _commit() -> None:
-        """Persist what this container wrote to the Volumes (a no-op outside Modal)."""
-        if os.environ.get("MODAL_TASK_ID"):
-            for volume in RUNNER_VOLUMES.values():
-                if isinstance(volume, modal.Volume):
-                    volume.commit()
+    def _volumes() -> list[modal.Volume]:
+        """The Volumes, inside a Modal container (none elsewhere: `.local()` runs have no mounts)."""
+        if not os.environ.get("MODAL_TASK_ID"):
+            return []
+        return [volume for volume in RUNNER_VOLUMES.values() if isinstance(volume, modal.Volume)]
+
+    def _commit(self) -> None:
+        """Persist what this container wrote to the Volumes."""
+        for volume in self._volumes():
+            volume.commit()
+
+    def _reload(self) -> None:
+        for volume in self._volumes():
+            volume.reload()
 
 
 @app.function(image=api_image, secrets=API_SECRETS, timeout=API_TIMEOUT)

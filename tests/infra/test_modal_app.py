@@ -25,7 +25,7 @@ def spec(obj: object) -> object:
 def test_runner_has_two_gpus_volumes_and_secrets() -> None:
     runner = spec(modal_app.Runner)
     assert runner.gpus == "H100:2"  # type: ignore[attr-defined]
-    assert set(runner.volumes) == {"/cache/huggingface", "/cache/models", "/data/evaljobs"}  # type: ignore[attr-defined]
+    assert set(runner.volumes) == {"/cache/huggingface", "/cache/models", "/cache/vllm", "/data/evaljobs"}  # type: ignore[attr-defined]
     names = sorted(repr(s) for s in runner.secrets)  # type: ignore[attr-defined]
     assert names == sorted(
         f"modal.Secret.from_name('{n}')"
