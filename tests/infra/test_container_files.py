@@ -12,13 +12,12 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 import pytest
 
 import infra.modal_app as modal_app
+from tests.support.rehearsal import container_files
 
 REPO = Path(__file__).resolve().parents[2]
 NEEDED = [
@@ -29,31 +28,6 @@ NEEDED = [
     "evaljobs/data/catalog.yaml",
     "runners/templates/base_model.jinja",
 ]
-
-
-def _mounts(obj: Any, seen: set[int]) -> Iterator[Any]:
-    """The local mounts an image depends on (Modal attaches them lazily, through `_deps`)."""
-    from modal.mount import _Mount
-
-    if id(obj) in seen:
-        return
-    seen.add(id(obj))
-    for dep in obj._deps() if getattr(obj, "_deps", None) else []:
-        if isinstance(dep, _Mount):
-            yield dep
-        yield from _mounts(dep, seen)
-
-
-def container_files(image: object) -> dict[PurePosixPath, Path]:
-    """Remote path → local file, for every file the image's local mounts would upload."""
-    from modal._utils.async_utils import synchronizer
-
-    files: dict[PurePosixPath, Path] = {}
-    for mount in _mounts(synchronizer._translate_in(image), set()):
-        for entry in mount.entries:
-            for local, remote in entry.get_files_to_upload():
-                files[PurePosixPath(remote)] = Path(local)
-    return files
 
 
 @pytest.mark.parametrize("image", ["api_image", "runner_image"])

@@ -1,0 +1,213 @@
+"""The Modal deployment, rehearsed: a signed W&B webhook reaches the `api` container, which spawns a
+`Runner` container that serves the checkpoint on vLLM (CPU here), is preempted half-way, resumes in
+a new container with the same call, and ends; the results are read back through the api from where
+the runner put them. Then the `tick` container runs, and a cancel goes through the api.
+
+Every container is its own process, in its own folder, with only its image's files and its
+secrets' environment (tests/support/rehearsal.py says how, and what stands in for what).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import boto3
+import httpx
+import pytest
+
+from infra.aws_resources import provision
+from tests.functions.test_webhook import sign
+from tests.support import modal_standin
+from tests.support.live_server import free_port, wait_until_up
+from tests.support.moto_server import FAKE_CREDENTIALS
+from tests.support.rehearsal import Rehearsal
+
+pytestmark = pytest.mark.vllm
+
+ENTITY, PROJECT = "team-a", "evals"
+LIMIT = 24
+TENANT_TOKEN = f"hf_tenant{uuid.uuid4().hex}"
+POLICY = {
+    "name": "evaluate-gemma",
+    "entity": ENTITY,
+    "match": {"collection": "gemma-*", "event_type": ["ADD_ARTIFACT_ALIAS"]},
+    "job": {
+        "project": PROJECT,
+        "limit": LIMIT,
+        "max_connections": 1,
+        "secrets": {"hf_token": "secret://HF_READ"},  # the entity's, in Secrets Manager
+        "model": {"checkpoint": {"max_model_len": 1024}},
+        "benchmarks": ["boolq"],
+    },
+}
+
+
+def committed_samples(logs: Path) -> int:
+    """Samples in the eval log as committed to the Volume (0 before the first commit)."""
+    from inspect_ai.log import read_eval_log_sample_summaries
+
+    try:
+        return sum(len(read_eval_log_sample_summaries(str(p))) for p in logs.glob("*.eval"))
+    except Exception:  # noqa: BLE001 - not written yet
+        return 0
+
+
+def _wait(check: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(2)
+    return found
+
+
+@pytest.fixture
+def deployment(
+    tmp_path: Path, aws_endpoint: str, datasets_dir: Path, embedded_model: Path
+) -> Iterator[Rehearsal]:
+    resources = provision(f"rh{uuid.uuid4().hex[:6]}", endpoint_url=aws_endpoint).settings()
+    wandb_mirror = tmp_path / "wandb-artifacts"  # the W&B artifact store, as the runner reads it
+    (wandb_mirror / ENTITY / "pretrain" / "gemma-270m").mkdir(parents=True)
+    (wandb_mirror / ENTITY / "pretrain" / "gemma-270m" / "production").symlink_to(embedded_model)
+    secrets = {
+        "evaljobs-aws": dict(FAKE_CREDENTIALS),
+        "evaljobs-config": resources,
+        "evaljobs-wandb": {"WANDB_API_KEY": "local-" + "0" * 34},
+        "evaljobs-hf": {"HF_TOKEN": "hf_rehearsal"},
+    }
+    standins = {
+        "EVALJOBS_AWS_ENDPOINT_URL": aws_endpoint,  # AWS → moto's server
+        "EVALJOBS_DATASET_SOURCE": str(datasets_dir),  # the Hugging Face Hub → its offline mirror
+        "EVALJOBS_ARTIFACT_SOURCE": str(wandb_mirror),  # W&B's artifact store → a folder
+        "EVALJOBS_WANDB_MODE": "offline",  # W&B runs → offline run files
+        "EVALJOBS_WEAVE": "off",  # Weave has no offline mode
+        "EVALJOBS_GPU_COUNT": "0",  # H100s → vLLM's CPU build
+    }
+    rehearsal = Rehearsal(tmp_path / "deployment", secrets, standins)
+    try:
+        yield rehearsal
+    finally:
+        rehearsal.stop()
+
+
+def _operator(aws_endpoint: str, table_settings: dict[str, str]) -> tuple[str, str, str, str]:
+    """What the operator sets up with the deployment's own stores: tokens and a webhook."""
+    from evaljobs.settings import Settings
+    from evaljobs.stores import open_trigger_store
+
+    settings = Settings(registry="dynamodb", aws_endpoint_url=aws_endpoint, **table_settings)  # type: ignore[arg-type]
+    store = open_trigger_store(settings)
+    hook_token, hook_secret = store.create_webhook(ENTITY)
+    return (
+        store.create_token("ci", [ENTITY]),
+        store.create_token("admin", [ENTITY], admin=True),
+        hook_token,
+        hook_secret,
+    )
+
+
+def test_a_webhook_job_runs_through_the_deployed_containers_survives_preemption_and_reads_back(
+    deployment: Rehearsal, aws_endpoint: str
+) -> None:
+    config = json.loads(deployment.deployment.read_text())["functions"]["api"]["env"]
+    table = {"dynamodb_table": config["EVALJOBS_DYNAMODB_TABLE"]}
+    user, admin, hook_token, hook_secret = _operator(aws_endpoint, table)
+    port = free_port()
+    _, api = deployment.start_api(port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + "/health", api, timeout=120)
+        as_admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=30)
+        stored = as_admin.put(f"/secrets/{ENTITY}/HF_READ", json={"value": TENANT_TOKEN})
+        assert stored.status_code == 204, stored.text
+        put = as_admin.put(f"/policies/{POLICY['name']}", json=POLICY)
+        assert put.status_code == 200, put.text
+        client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {user}"}, timeout=30)
+
+        event = {
+            "event_type": "ADD_ARTIFACT_ALIAS",
+            "alias": "production",
+            "artifact_version_string": f"{ENTITY}/pretrain/gemma-270m:production",
+            "artifact_collection_name": "gemma-270m",
+            "project_name": "pretrain",
+            "entity_name": ENTITY,
+        }
+        body = json.dumps(event).encode()
+        accepted = httpx.post(
+            f"{url}/webhooks/wandb",
+            content=body,
+            headers={"Authorization": f"Bearer {hook_token}", "X-Wandb-Signature": sign(hook_secret, body)},
+        )
+        assert accepted.status_code == 202, accepted.text + deployment.container_log("api-0")
+        [job_id] = accepted.json()["jobs"]
+        call_id = client.get(f"/jobs/{job_id}").json()["runtime"]["modal_call_id"]
+        assert call_id, "the api recorded no Modal call for the job"
+        first = deployment.call(call_id)["container"]
+
+        # preempted once the Volume holds at least half the samples (committed by the runner)
+        committed_logs = deployment.volume("evaljobs-eval-logs") / "jobs" / job_id / "logs"
+        _wait(lambda: committed_samples(committed_logs) >= LIMIT // 2, 900, "half the samples on the Volume")
+        second = deployment.preempt(call_id)
+        kept = committed_samples(committed_logs)
+        assert second != first
+
+        job = _wait(
+            lambda: (j := client.get(f"/jobs/{job_id}").json())["status"] not in ("queued", "running") and j,
+            900,
+            "the job to end",
+        )
+        assert isinstance(job, dict)
+        # its log reaches the api once the runner copied it to S3, a moment after the job ended
+        log = _wait(lambda: (r := client.get(f"/jobs/{job_id}/log")).status_code == 200 and r, 120, "the log")
+        assert isinstance(log, httpx.Response)
+        assert job["status"] == "succeeded", f"{job['error']}\n{log.text[-3000:]}"
+        assert job["runtime"]["resumed"] is True and job["runtime"]["host"] == second
+        assert [(r["benchmark"], r["samples_completed"]) for r in job["results"]] == [("boolq", LIMIT)]
+
+        # read back through the api, from where the runner put them (its own disk is its own)
+        assert f"job {job_id} succeeded" in log.text
+        assert TENANT_TOKEN not in log.text  # resolved in the runner container, and never written
+        page = client.get(f"/jobs/{job_id}/samples", params={"benchmark": "boolq", "limit": 50})
+        assert page.status_code == 200, page.text
+        assert len(page.json()["samples"]) == LIMIT
+        compared = client.get("/compare", params={"a": job_id, "b": job_id})
+        assert compared.status_code == 200, compared.text
+        [same] = compared.json()["benchmarks"]
+        assert (same["shared"], same["diff"]) == (LIMIT, 0)
+
+        # the resumed container asked its server only for the samples the Volume did not hold
+        # (vLLM counts a prompt per choice: boolq's two go in one HTTP request as a batch)
+        assert job["runtime"]["model_server"]["requests"] == 2 * (LIMIT - kept), f"{kept} were kept"
+
+        # the completion event left the runner container for SNS; the eval logs are on S3
+        bucket = config["EVALJOBS_EVAL_LOGS_BUCKET"]
+        s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"jobs/{job_id}/")["Contents"]]
+        assert any(k.endswith(".eval") for k in keys) and f"jobs/{job_id}/job.log" in keys
+
+        # a re-run cancelled through the api while its runner container starts: the input is
+        # cancelled inside the container (Modal's InputCancellation), the job ends with its sinks
+        rerun = client.post(f"/jobs/{job_id}/rerun")
+        assert rerun.status_code == 201, rerun.text
+        again = rerun.json()["id"]
+        _wait(lambda: client.get(f"/jobs/{again}").json()["status"] == "running", 300, "the re-run to start")
+        assert client.post(f"/jobs/{again}/cancel").status_code == 200
+        assert client.get(f"/jobs/{again}").json()["status"] == "cancelled"
+        call = deployment.call(client.get(f"/jobs/{again}").json()["runtime"]["modal_call_id"])
+        _wait(lambda: not modal_standin.alive(call["pid"]), 300, "the cancelled container to end")
+        said = deployment.root / "containers" / call["container"] / "data/evaljobs/jobs" / again / "job.log"
+        assert f"job {again} cancelled" in said.read_text()  # the runner process was stopped, and then…
+        copied = s3.list_objects_v2(Bucket=bucket, Prefix=f"jobs/{again}/").get("Contents", [])
+        assert [o["Key"] for o in copied] == [f"jobs/{again}/job.log"]  # …ran its sinks
+        assert "InputCancellation" in str(
+            deployment.call_result(call["id"])
+        )  # Modal's cancel, as Modal sees it
+
+        # the cron tick starts in its own container and finds nothing stranded
+        assert deployment.tick() == []
+    finally:
+        api.terminate()
+        api.wait(30)
