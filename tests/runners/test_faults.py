@@ -1,0 +1,111 @@
+"""Fault injection on the local runner, with the real vLLM CPU server: the runner killed (SIGKILL)
+half-way resumes and asks the server for none of the samples it had scored; the server killed
+half-way ends the job `failed` with the reason instead of leaving it retrying forever.
+
+(Killing `serve` while jobs wait is tests/runners/test_worker_pool.py's restarted pool; the Modal
+shapes of these faults are tests/infra/test_rehearsal.py's.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from evaljobs.records import JobStatus
+from evaljobs.settings import get_settings
+from evaljobs.stores.sqlite_registry import SqliteRegistry
+from runners.job import job_dir, run_job
+from runners.processes import spawn_runner
+from tests.runners.test_end_to_end import _processes_mentioning, _wait_for, submit
+
+pytestmark = pytest.mark.vllm
+
+LIMIT = 24
+
+
+def _job(model: Path, name: str, scoring: str) -> dict[str, Any]:
+    return {
+        "project": "faults",
+        "model": {"checkpoint": {"uri": str(model), "served_name": name, "max_model_len": 1024}},
+        "benchmarks": [{"id": "boolq", "scoring": scoring}],
+        "limit": LIMIT,
+        "max_connections": 1,  # one request at a time: the same numerics run after run
+        "generation": {"temperature": 0, "max_tokens": 4},
+    }
+
+
+def _logged(job_id: str) -> int:
+    """Samples in the job's eval log so far (each is written as it is scored)."""
+    from inspect_ai.log import read_eval_log_sample_summaries
+
+    logs = list((job_dir(get_settings(), job_id) / "logs").glob("*.eval"))
+    try:
+        return sum(len(read_eval_log_sample_summaries(str(p))) for p in logs)
+    except Exception:  # noqa: BLE001 - not written yet
+        return 0
+
+
+def _scores(registry: SqliteRegistry, job_id: str) -> dict[str, tuple[Any, list[float]]]:
+    """Per sample: its score and each choice's log-likelihood."""
+    from inspect_ai.log import read_eval_log_samples
+
+    [result] = registry.get(job_id).results
+    assert result.log_path
+    found = {}
+    for sample in read_eval_log_samples(result.log_path, all_samples_required=False):
+        [score] = (sample.scores or {}).values()
+        found[str(sample.id)] = (score.value, json.loads(score.explanation or "{}")["loglikelihoods"])
+    return found
+
+
+def test_a_runner_killed_half_way_resumes_asking_only_for_what_it_had_not_scored(
+    home: Path, embedded_model: Path
+) -> None:
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    reference = submit(_job(embedded_model, f"fault-ref-{uuid.uuid4().hex[:6]}", "loglikelihood"), registry)
+    assert run_job(reference, registry, settings) is JobStatus.SUCCEEDED
+
+    name = f"fault-kill-{uuid.uuid4().hex[:6]}"
+    job_id = submit(_job(embedded_model, name, "loglikelihood"), registry)
+    runner = spawn_runner(settings, job_id)
+    try:
+        assert _wait_for(lambda: _logged(job_id) >= LIMIT // 2, 900), "half the samples were never scored"
+    finally:
+        runner.send_signal(signal.SIGKILL)
+        runner.wait()
+    kept = _logged(job_id)
+    assert _wait_for(lambda: not _processes_mentioning(name), 120), "the killed runner's vLLM lives on"
+    assert registry.get(job_id).status is JobStatus.RUNNING  # as a killed runner leaves it
+
+    assert run_job(job_id, registry, settings) is JobStatus.SUCCEEDED  # a new runner takes it over
+    job = registry.get(job_id)
+    assert job.runtime.resumed and job.runtime.model_server is not None
+    # vLLM counts a prompt per choice (boolq's two go in one request): the missing samples' only
+    assert job.runtime.model_server.requests == 2 * (LIMIT - kept), f"{kept} of {LIMIT} were kept"
+    assert _scores(registry, job_id) == _scores(registry, reference)
+
+
+def test_a_server_killed_half_way_fails_the_job_with_the_reason(home: Path, embedded_model: Path) -> None:
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    name = f"fault-server-{uuid.uuid4().hex[:6]}"
+    job_id = submit(_job(embedded_model, name, "generate"), registry)  # generate: retried forever
+    runner = spawn_runner(settings, job_id)
+    try:
+        assert _wait_for(lambda: _logged(job_id) >= LIMIT // 2, 900), "half the samples were never scored"
+        [server] = [pid for pid in _processes_mentioning(f"--served-model-name\0{name}")]
+        os.kill(server, signal.SIGKILL)
+        assert _wait_for(lambda: registry.get(job_id).status is not JobStatus.RUNNING, 600), "stuck"
+    finally:
+        runner.kill()
+        runner.wait()
+    job = registry.get(job_id)
+    assert job.status is JobStatus.FAILED
+    assert "model server exited (code -9) while the job used it" in (job.error or ""), job.error
