@@ -166,22 +166,26 @@ def _evaluate(
     if spec.grader:
         grader = ModelTarget(spec.grader.model, spec.grader.base_url, secrets.get("/grader/api_key"))
     max_conn = spec.max_connections or settings.max_connections
+
+    def evaluate(target: ModelTarget, scoring: dict[str, str]) -> tuple[bool, list[BenchmarkResult]]:
+        registry.update_runtime(job_id, Runtime(scoring=scoring))
+        return run_eval_set(
+            spec,
+            target,
+            folder / "logs",
+            grader=grader,
+            max_connections=max_conn,
+            scoring=scoring,
+            log_buffer=settings.log_buffer,
+        )
+
     ProgressFile.start(folder / "progress.json")
     try:
         if spec.api:
             target = ModelTarget(spec.api.model, spec.api.base_url, secrets.get("/model/api/api_key"))
             scoring = resolve_scoring(spec, has_chat_template=True)
-            registry.update_runtime(job_id, Runtime(scoring=scoring))
             say(f"evaluating hosted model {spec.api.model}; scoring {scoring}")
-            return run_eval_set(
-                spec,
-                target,
-                folder / "logs",
-                grader=grader,
-                max_connections=max_conn,
-                scoring=scoring,
-                log_buffer=settings.log_buffer,
-            )
+            return evaluate(target, scoring)
         from runners.serving import served_checkpoint
 
         assert spec.checkpoint is not None
@@ -191,19 +195,10 @@ def _evaluate(
             target = ModelTarget(f"openai-api/vllm/{server.model}", server.base_url, server.api_key)
 
             scoring = resolve_scoring(spec, has_chat_template=checked.template_source != "default")
-            registry.update_runtime(job_id, Runtime(scoring=scoring))
             say(
                 f"evaluating {len(spec.benchmarks)} benchmark(s) against {server.base_url}; scoring {scoring}"
             )
-            return run_eval_set(
-                spec,
-                target,
-                folder / "logs",
-                grader=grader,
-                max_connections=max_conn,
-                scoring=scoring,
-                log_buffer=settings.log_buffer,
-            )
+            return evaluate(target, scoring)
     finally:
         ProgressFile.stop()
 
