@@ -109,3 +109,74 @@ def test_a_server_killed_half_way_fails_the_job_with_the_reason(home: Path, embe
     job = registry.get(job_id)
     assert job.status is JobStatus.FAILED
     assert "model server exited (code -9) while the job used it" in (job.error or ""), job.error
+
+
+def test_serve_killed_while_jobs_wait_leaves_none_behind_once_it_is_back(home: Path, server: Any) -> None:
+    """`evaljobs serve` SIGKILLed with one job running and two queued: its runner lives on (a
+    process of its own); the restarted serve adopts it and runs the queue to the end."""
+    import subprocess
+    import sys
+
+    import httpx
+
+    from evaljobs.stores import open_secret_store
+    from evaljobs.stores.sqlite_triggers import SqliteTriggerStore
+    from tests.support.live_server import free_port, wait_until_up
+
+    settings = get_settings()
+    token = SqliteTriggerStore(settings.db_path).create_token("ci", ["team-a"])
+    open_secret_store(settings).put_secret("team-a", "MODEL_KEY", server.api_key)
+    doc = {
+        "entity": "team-a",
+        "project": "faults",
+        "model": {
+            "api": {
+                "model": f"vllm/{server.model}",
+                "base_url": server.base_url,
+                "api_key": "secret://MODEL_KEY",
+            }
+        },
+        "benchmarks": [{"id": "boolq", "scoring": "generate"}],
+        "limit": 3,
+        "generation": {"temperature": 0, "max_tokens": 4},
+    }
+
+    def serve() -> tuple[str, subprocess.Popen[bytes]]:
+        port = free_port()
+        command = [
+            str(Path(sys.executable).with_name("evaljobs")),
+            "serve",
+            "--workers",
+            "1",
+            "--port",
+            str(port),
+        ]
+        process = subprocess.Popen(
+            command, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_until_up(f"http://127.0.0.1:{port}/health", process)
+        return f"http://127.0.0.1:{port}", process
+
+    url, first = serve()
+    auth = {"Authorization": f"Bearer {token}"}
+    try:
+        jobs = [httpx.post(f"{url}/jobs", json=doc, headers=auth, timeout=30).json()["id"] for _ in range(3)]
+        registry = SqliteRegistry(settings.db_path)
+        assert _wait_for(lambda: registry.get(jobs[0]).status is JobStatus.RUNNING, 120)
+        assert [registry.get(j).status for j in jobs[1:]] == [JobStatus.QUEUED] * 2
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+
+    url, second = serve()
+    try:
+        assert _wait_for(
+            lambda: all(registry.get(j).status not in (JobStatus.QUEUED, JobStatus.RUNNING) for j in jobs),
+            600,
+        ), "jobs left behind"
+    finally:
+        second.terminate()
+        second.wait(30)
+    assert [registry.get(j).status for j in jobs] == [JobStatus.SUCCEEDED] * 3, [
+        registry.get(j).error for j in jobs
+    ]
