@@ -92,15 +92,20 @@ def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
         raise ValueError(f"S3 bucket {bucket} belongs to another account; name one with --bucket") from exc
 
 
+EVENTS_LOG_POLICY = "TrustEventsToStoreLogEvent"
+"""The account's resource policy letting EventBridge write `/aws/events/*` log groups."""
+
+
 def _ensure_completion_rule(events: Any, logs: Any, d: Deployment) -> None:
     """The bus's default rule: every completion event to a CloudWatch Logs group."""
     with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_group(logGroupName=d.log_group)
     logs.put_retention_policy(logGroupName=d.log_group, retentionInDays=LOG_RETENTION_DAYS)
-    group_arn = d.arn("logs", f"log-group:{d.log_group}:*")
-    # EventBridge writes to a log group only when the group's resource policy lets it
+    # EventBridge writes to a log group only when a resource policy lets it. An account has at
+    # most 10 of those per region, so every deployment shares the one the AWS console itself
+    # creates for EventBridge targets: `/aws/events/*` groups, written by EventBridge only.
     logs.put_resource_policy(
-        policyName=f"{d.rule}-to-logs",
+        policyName=EVENTS_LOG_POLICY,
         policyDocument=json.dumps(
             {
                 "Version": "2012-10-17",
@@ -109,7 +114,7 @@ def _ensure_completion_rule(events: Any, logs: Any, d: Deployment) -> None:
                         "Effect": "Allow",
                         "Principal": {"Service": ["events.amazonaws.com", "delivery.logs.amazonaws.com"]},
                         "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-                        "Resource": group_arn,
+                        "Resource": d.arn("logs", "log-group:/aws/events/*:*"),
                     }
                 ],
             }
@@ -125,7 +130,7 @@ def _ensure_completion_rule(events: Any, logs: Any, d: Deployment) -> None:
     events.put_targets(  # same Id: replaced, not added twice
         Rule=d.rule,
         EventBusName=d.bus,
-        Targets=[{"Id": "completions-log", "Arn": group_arn.removesuffix(":*")}],
+        Targets=[{"Id": "completions-log", "Arn": d.arn("logs", f"log-group:{d.log_group}")}],
     )
 
 

@@ -256,3 +256,14 @@ def test_the_policy_names_the_created_resources(aws_endpoint: str) -> None:
     assert secrets in resources and "*" in resources  # `*` only for ListSecrets, which takes no resource
     star = [s for s in policy["Statement"] if s["Resource"] == "*"]
     assert [s["Action"] for s in star] == [["secretsmanager:ListSecrets"]]
+
+
+def test_deployments_in_one_account_share_the_one_log_resource_policy(aws_endpoint: str) -> None:
+    """CloudWatch Logs allows 10 resource policies per account and region: the eleventh
+    deployment (or test run) must not fail on a policy of its own."""
+    region = "ca-central-1"
+    for n in range(11):
+        provision(f"many{n}", region=region, endpoint_url=aws_endpoint)
+    logs = boto3.client("logs", endpoint_url=aws_endpoint, region_name=region)
+    [policy] = logs.describe_resource_policies()["resourcePolicies"]
+    assert policy["policyName"] == "TrustEventsToStoreLogEvent"
