@@ -220,3 +220,4 @@ class Rehearsal:
         """Every container of the deployment ends (as `modal app stop` would have them)."""
         for log in (self.root / "containers").glob("*.log"):
             modal_standin.kill_container(log.stem)
+        os.environ.pop("STANDIN_DEPLOYMENT", None)
