@@ -2,8 +2,11 @@
 
 Started by `tests.support.rehearsal` (and by the stand-in `spawn`, from inside the api and tick
 containers) in a folder that holds only what the function's image and entrypoint mount would
-upload, with only the environment its image and secrets give. Before the app module is imported,
-this process is made to look like a Modal container, in exactly these ways:
+upload, with only the environment its image and secrets give. Absolute paths in that environment
+(`/data/evaljobs`, `/cache/models`) are the container's own, under its folder: the processes share
+this machine's filesystem, so a path one container records names, in another, a file of the
+first's (readers must not follow it there, and `evaljobs.stores.log_copies` does not). Before the
+app module is imported, this process is made to look like a Modal container, in exactly these ways:
 
 - `modal.is_local()` is False (the app's module then skips what only the deploying machine has);
 - `MODAL_TASK_ID` names the container, for it and every process it starts, as on Modal (runners
