@@ -22,6 +22,7 @@ import pytest
 from infra.aws_resources import provision
 from tests.functions.test_webhook import sign
 from tests.support import modal_standin
+from tests.support.eval_logs import logged_samples
 from tests.support.live_server import free_port, wait_until_up
 from tests.support.moto_server import FAKE_CREDENTIALS
 from tests.support.rehearsal import Rehearsal
@@ -44,16 +45,6 @@ POLICY = {
         "benchmarks": ["boolq"],
     },
 }
-
-
-def committed_samples(logs: Path) -> int:
-    """Samples in the eval log as committed to the Volume (0 before the first commit)."""
-    from inspect_ai.log import read_eval_log_sample_summaries
-
-    try:
-        return sum(len(read_eval_log_sample_summaries(str(p))) for p in logs.glob("*.eval"))
-    except Exception:  # noqa: BLE001 - not written yet
-        return 0
 
 
 def _wait(check: Callable[[], object], timeout: float, what: str) -> object:
@@ -149,9 +140,9 @@ def test_a_webhook_job_runs_through_the_deployed_containers_survives_preemption_
 
         # preempted once the Volume holds at least half the samples (committed by the runner)
         committed_logs = deployment.volume("evaljobs-eval-logs") / "jobs" / job_id / "logs"
-        _wait(lambda: committed_samples(committed_logs) >= LIMIT // 2, 900, "half the samples on the Volume")
+        _wait(lambda: logged_samples(committed_logs) >= LIMIT // 2, 900, "half the samples on the Volume")
         second = deployment.preempt(call_id)
-        kept = committed_samples(committed_logs)
+        kept = logged_samples(committed_logs)
         assert second != first
 
         job = _wait(

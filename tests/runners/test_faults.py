@@ -23,6 +23,7 @@ from evaljobs.stores.sqlite_registry import SqliteRegistry
 from runners.job import job_dir, run_job
 from runners.processes import spawn_runner
 from tests.runners.test_end_to_end import _processes_mentioning, _wait_for, submit
+from tests.support.eval_logs import logged_samples
 
 pytestmark = pytest.mark.vllm
 
@@ -42,13 +43,7 @@ def _job(model: Path, name: str, scoring: str) -> dict[str, Any]:
 
 def _logged(job_id: str) -> int:
     """Samples in the job's eval log so far (each is written as it is scored)."""
-    from inspect_ai.log import read_eval_log_sample_summaries
-
-    logs = list((job_dir(get_settings(), job_id) / "logs").glob("*.eval"))
-    try:
-        return sum(len(read_eval_log_sample_summaries(str(p))) for p in logs)
-    except Exception:  # noqa: BLE001 - not written yet
-        return 0
+    return logged_samples(job_dir(get_settings(), job_id) / "logs")
 
 
 def _scores(registry: SqliteRegistry, job_id: str) -> dict[str, tuple[Any, list[float]]]:
