@@ -90,6 +90,13 @@ def get_executor(settings: Settings, registry: JobRegistry, name: str | None = N
     return LocalExecutor(settings)
 
 
+def _cancel_call(call_id: str) -> None:
+    """Cancel a Modal call: a queued one leaves Modal's queue, a running input is interrupted."""
+    import modal
+
+    modal.FunctionCall.from_id(call_id).cancel()
+
+
 def cancel_job(registry: JobRegistry, job_id: str) -> JobStatus:
     """Cancel a queued or running job; returns its status afterwards."""
     registry.request_cancel(job_id)
@@ -97,14 +104,10 @@ def cancel_job(registry: JobRegistry, job_id: str) -> JobStatus:
     call_id = job.runtime.modal_call_id
     if job.status is JobStatus.QUEUED and registry.transition(job_id, JobStatus.CANCELLED, error="cancelled"):
         if call_id:  # its call may wait in Modal's queue: withdraw it before it rents GPUs
-            import modal
-
-            modal.FunctionCall.from_id(str(call_id)).cancel()
+            _cancel_call(call_id)
         return JobStatus.CANCELLED
     if job.status is JobStatus.RUNNING and call_id:  # on Modal: stop the container's input
-        import modal
-
-        modal.FunctionCall.from_id(str(call_id)).cancel()
+        _cancel_call(call_id)
         registry.finish(job_id, JobStatus.CANCELLED, [], "cancelled")
         return registry.get(job_id).status
     pid = job.runtime.pid

@@ -309,7 +309,7 @@ def _account(
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the worker subprocess: `python -m runners.job JOB_ID [--rerun]`."""
     args = argv if argv is not None else sys.argv[1:]
-    if len(args) not in (1, 2) or args[1:] not in ([], ["--rerun"]):
+    if not args or args[1:] not in ([], ["--rerun"]):
         print("usage: python -m runners.job JOB_ID [--rerun]", file=sys.stderr)
         return 2
     status = run_job(args[0], rerun=args[1:] == ["--rerun"])

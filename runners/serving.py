@@ -92,19 +92,22 @@ def served_checkpoint(
     requests: int | None = None
     try:
         with ExitStack() as stack:
-            try:
-                server = stack.enter_context(
-                    serve(options, log=say, timeout_s=settings.vllm_start_timeout_s, build=build)
+
+            def start(chosen: ServerOptions) -> ServerInfo:
+                return stack.enter_context(
+                    serve(chosen, log=say, timeout_s=settings.vllm_start_timeout_s, build=build)
                 )
+
+            try:
+                server = start(options)
             except ServerOutOfMemoryError as exc:
                 if plan.data_parallel == 1:
                     raise
                 plan = tensor_parallel_fallback(plan, exc.line)
                 say(f"server plan: {plan.reason}")
                 registry.update_runtime(job_id, Runtime(gpu_plan=plan))
-                options = dataclasses.replace(options, tensor_parallel=plan.tensor_parallel, data_parallel=1)
-                server = stack.enter_context(
-                    serve(options, log=say, timeout_s=settings.vllm_start_timeout_s, build=build)
+                server = start(
+                    dataclasses.replace(options, tensor_parallel=plan.tensor_parallel, data_parallel=1)
                 )
             ready = time.monotonic()
             registry.update_runtime(job_id, Runtime(server_command=server.command))

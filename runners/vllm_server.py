@@ -305,7 +305,6 @@ def serve(
         if proc.poll() is not None:
             raise _died(proc)
     finally:
-        stopping.set()
         _stop(proc)
         pump.join(timeout=5)
         log("model server stopped")
