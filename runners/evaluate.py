@@ -104,7 +104,7 @@ def build_tasks(
                 raise EvaluationError(f"{bench.id}: loglikelihood scoring needs the model server's base_url")
             task = loglikelihood_task(
                 bench.id, model_name=model.served_name,
-                fewshot=bench.fewshot, seed=spec.fewshot_seed, limit=limit,
+                fewshot=bench.fewshot, seed=spec.fewshot_seed, limit=limit, args=bench.args,
             )  # fmt: skip
             tasks.append(task)
             continue
@@ -170,7 +170,7 @@ def run_eval_set(
         if log is None:
             results.append(BenchmarkResult(benchmark=bench.id, task=bench.id, status="error", error="no log"))
         else:
-            results.append(result_from_log(bench.id, log, scoring.get(bench.id, "generate")))
+            results.append(result_from_log(bench.id, log, scoring.get(bench.id, "generate"), bench.args))
     return success, results
 
 
@@ -180,7 +180,9 @@ def _seconds(start: str | None, end: str | None) -> float | None:
     return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
 
 
-def result_from_log(benchmark: str, log: Any, scoring: str = "generate") -> BenchmarkResult:
+def result_from_log(
+    benchmark: str, log: Any, scoring: str = "generate", args: dict[str, Any] | None = None
+) -> BenchmarkResult:
     """Every metric (with its stderr), sample counts, tokens and wall time of one eval log."""
     metrics: list[MetricValue] = []
     total = completed = 0
@@ -200,19 +202,12 @@ def result_from_log(benchmark: str, log: Any, scoring: str = "generate") -> Benc
                 )
     usage = log.stats.model_usage.values() if log.stats else []
     input_tokens = sum(u.input_tokens for u in usage)
-    if scoring == "loglikelihood" and log.location:
-        # Its requests go straight to the completions endpoint; the solver records their usage.
-        from inspect_ai.log import read_eval_log_samples
-
-        input_tokens += sum(
-            int(s.metadata.get("prompt_tokens", 0))
-            for s in read_eval_log_samples(log.location, all_samples_required=False)
-        )
     primary = metrics[0].name if metrics else None
     if scoring == "loglikelihood":
-        from runners.loglikelihood.formats import FORMATS
+        from runners.loglikelihood.formats import format_for
 
-        primary = f"{FORMATS[benchmark].primary}/accuracy"
+        fmt = format_for(benchmark, args)
+        primary = f"{fmt.primary}/{'mean' if fmt.scoring == 'mc2' else 'accuracy'}"
     return BenchmarkResult(
         benchmark=benchmark,
         task=log.eval.task,

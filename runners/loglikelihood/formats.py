@@ -14,7 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FORMATS", "LoglikelihoodFormat", "MCDoc", "fewshot_prefix", "load_docs"]
+__all__ = [
+    "FORMATS",
+    "TARGET_DELIMITER",
+    "LoglikelihoodFormat",
+    "MCDoc",
+    "fewshot_prefix",
+    "format_for",
+    "load_docs",
+]
+
+TARGET_DELIMITER = " "
+"""Between a context and its choice (lm-evaluation-harness' `target_delimiter`, the same for all)."""
 
 
 @dataclass(frozen=True)
@@ -24,10 +35,18 @@ class MCDoc:
     id: str
     contexts: list[str]
     """One per choice (most benchmarks repeat the same context; winogrande does not)."""
-    continuations: list[str]
+    choices: list[str]
+    """The answer texts, without the delimiter that joins them to the context."""
     gold: int
     group: str = ""
     """Few-shot pool key (MMLU: the subject)."""
+    labels: list[int] | None = None
+    """Truth of every choice, where more than one can be true (TruthfulQA MC2: true ones first)."""
+
+    @property
+    def continuations(self) -> list[str]:
+        """What is scored after each context: the target delimiter (a space), then the choice."""
+        return [TARGET_DELIMITER + c for c in self.choices]
 
     def shot(self) -> str:
         """This document answered, as a few-shot example."""
@@ -52,6 +71,9 @@ class LoglikelihoodFormat:
     """Take the pool's first k examples (MMLU's dev set) instead of a seeded sample."""
     primary: str = "acc"
     """The metric leaderboards report for it (lm-evaluation-harness' convention)."""
+    scoring: str = "pick"
+    """`pick`: acc and acc_norm pick one choice; `mc2`: acc is the normalised probability of the
+    true choices (TruthfulQA MC2)."""
 
 
 def _question_choices(record: dict[str, Any], index: int) -> MCDoc:
@@ -61,21 +83,19 @@ def _question_choices(record: dict[str, Any], index: int) -> MCDoc:
     return MCDoc(
         str(record["id"]),
         [context] * len(texts),
-        [f" {t}" for t in texts],
+        list(texts),
         record["choices"]["label"].index(record["answerKey"]),
     )
 
 
 def _piqa(record: dict[str, Any], index: int) -> MCDoc:
     context = f"Question: {record['goal']}\nAnswer:"
-    return MCDoc(
-        str(index), [context] * 2, [f" {record['sol1']}", f" {record['sol2']}"], int(record["label"])
-    )
+    return MCDoc(str(index), [context] * 2, [record["sol1"], record["sol2"]], int(record["label"]))
 
 
 def _boolq(record: dict[str, Any], index: int) -> MCDoc:
     context = f"{record['passage']}\nQuestion: {record['question']}?\nAnswer:"
-    return MCDoc(str(index), [context] * 2, [" no", " yes"], 1 if record["answer"] else 0)
+    return MCDoc(str(index), [context] * 2, ["no", "yes"], 1 if record["answer"] else 0)
 
 
 # lm-evaluation-harness' fixed TruthfulQA preamble (six question/answer pairs), from the paper.
@@ -100,7 +120,15 @@ def _truthfulqa_mc1(record: dict[str, Any], index: int) -> MCDoc:
     context = f"{_TRUTHFULQA_PREAMBLE}\n\nQ: {record['question']}\nA:"
     targets = record["mc1_targets"]
     choices, labels = targets["choices"], list(targets["labels"])
-    return MCDoc(str(index), [context] * len(choices), [f" {c}" for c in choices], labels.index(1))
+    return MCDoc(str(index), [context] * len(choices), list(choices), labels.index(1))
+
+
+def _truthfulqa_mc2(record: dict[str, Any], index: int) -> MCDoc:
+    """MC2: several true answers (listed first) among false ones."""
+    context = f"{_TRUTHFULQA_PREAMBLE}\n\nQ: {record['question']}\nA:"
+    targets = record["mc2_targets"]
+    choices, labels = list(targets["choices"]), [int(x) for x in targets["labels"]]
+    return MCDoc(str(index), [context] * len(choices), choices, 0, labels=labels)
 
 
 def _hellaswag_text(text: str) -> str:
@@ -115,7 +143,7 @@ def _hellaswag(record: dict[str, Any], index: int) -> MCDoc:
     else:  # a source with only the joined `ctx` (the offline mirror): ctx_b stays uncapitalised
         ctx = record["ctx"]
     context = _hellaswag_text(record["activity_label"] + ": " + ctx)
-    endings = [" " + _hellaswag_text(e) for e in record["endings"]]
+    endings = [_hellaswag_text(e) for e in record["endings"]]
     ident = record.get("ind")
     return MCDoc(
         str(index if ident is None else ident), [context] * len(endings), endings, int(record["label"])
@@ -126,17 +154,15 @@ def _winogrande(record: dict[str, Any], index: int) -> MCDoc:
     sentence = record["sentence"]
     blank = sentence.index("_")
     contexts = [sentence[:blank] + record["option1"], sentence[:blank] + record["option2"]]
-    continuation = " " + sentence[blank + 1 :].strip()
-    return MCDoc(str(index), contexts, [continuation, continuation], int(record["answer"]) - 1)
+    rest = sentence[blank + 1 :].strip()
+    return MCDoc(str(index), contexts, [rest, rest], int(record["answer"]) - 1)
 
 
 def _mmlu(record: dict[str, Any], index: int) -> MCDoc:
     letters = "ABCD"
     options = "\n".join(f"{letters[i]}. {c}" for i, c in enumerate(record["choices"]))
     context = f"{record['question'].strip()}\n{options}\nAnswer:"
-    return MCDoc(
-        str(index), [context] * 4, [f" {x}" for x in letters], int(record["answer"]), record["subject"]
-    )
+    return MCDoc(str(index), [context] * 4, list(letters), int(record["answer"]), record["subject"])
 
 
 def _mmlu_header(doc: MCDoc) -> str:
@@ -172,6 +198,22 @@ _ALL = [
 ]  # fmt: skip
 FORMATS: dict[str, LoglikelihoodFormat] = {f.benchmark: f for f in _ALL}
 """Benchmarks with a log-likelihood form; the catalog's `loglikelihood` flags must match."""
+
+_VARIANTS: dict[tuple[str, str, object], LoglikelihoodFormat] = {
+    ("truthfulqa", "target", "mc2"): _F(
+        "truthfulqa", "truthfulqa/truthful_qa", "multiple_choice", "validation", None,
+        "741b8276f2d1982aa3d5b832d3ee81ed3b896490", _truthfulqa_mc2, scoring="mc2",
+    ),
+}  # fmt: skip
+"""Forms a benchmark takes for one of its task arguments (inspect_evals' `truthfulqa(target="mc2")`)."""
+
+
+def format_for(benchmark: str, args: dict[str, Any] | None = None) -> LoglikelihoodFormat:
+    """The benchmark's log-likelihood form, for the task arguments the job gives it."""
+    for (bench, arg, value), fmt in _VARIANTS.items():
+        if bench == benchmark and (args or {}).get(arg) == value:
+            return fmt
+    return FORMATS[benchmark]
 
 
 def load_docs(fmt: LoglikelihoodFormat, split: str, name: str | None = None) -> list[MCDoc]:

@@ -1,43 +1,121 @@
 """Log-likelihood scoring as an inspect-ai task: same job, registry, W&B run, logs.
 
-The solver asks the served model's OpenAI-compatible completions endpoint for the
-log-probabilities of every choice (`echo=true`, `logprobs=1`, one request per sample
-with all its choices); the scorer reports `acc` and `acc_norm`, each with its stderr.
+The solver sends each choice's prompt through inspect-ai's completions provider
+(`runners.loglikelihood.provider`) as token ids, one prompt per request, and reads vLLM's
+`prompt_logprobs`; the scorer reports `acc` and `acc_norm` (TruthfulQA MC2: the true
+answers' probability mass), each with its stderr.
+
+One prompt per request is what makes a re-run reproducible: a request carrying all of a
+question's choices let the server batch them differently from run to run, and the CPU
+kernels' sums then differ in their last bits. Where every choice is one token after the same
+context (MMLU's letters, BoolQ's yes/no), one prompt scores them all: its last position's top
+20 prompt log-probabilities hold every choice's, unless one falls outside them. (The
+next-token log-probabilities of a generation are not used: vLLM computes them for the whole
+batch at once, and they moved by up to 0.13 nats between two runs of BoolQ here.)
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
-from typing import Any
+from typing import Any, cast
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.model import ModelOutput, get_model
-from inspect_ai.scorer import CORRECT, INCORRECT, Score, Target, accuracy, scorer, stderr
+from inspect_ai.model import ChatMessageUser, GenerateConfig, Model, ModelOutput, get_model
+from inspect_ai.scorer import CORRECT, INCORRECT, Score, Target, accuracy, mean, scorer, stderr
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
-from runners.loglikelihood.formats import FORMATS, fewshot_prefix, load_docs
-from runners.loglikelihood.scoring import ChoiceScore, continuation_logprob, echo_start, pick
+from runners.loglikelihood.formats import LoglikelihoodFormat, fewshot_prefix, format_for, load_docs
+from runners.loglikelihood.provider import ServedCompletionsAPI, completions_model
+from runners.loglikelihood.scoring import (
+    ChoiceScore,
+    EncodedChoice,
+    encode_choice,
+    mc2_true_mass,
+    move_trailing_space,
+    pick,
+)
 
-__all__ = ["loglikelihood_scorer", "loglikelihood_solver", "loglikelihood_task"]
+__all__ = ["loglikelihood_scorer", "loglikelihood_solver", "loglikelihood_task", "mc2_scorer"]
 
-_clients: dict[tuple[str, str, int], Any] = {}
+_PROMPT = GenerateConfig(max_tokens=1, temperature=0.0, prompt_logprobs=1)
+_PROMPT_TOP = GenerateConfig(
+    max_tokens=1, temperature=0.0, prompt_logprobs=20,  # vLLM's default --max-logprobs
+    extra_body={"return_tokens_as_token_ids": True},
+)  # fmt: skip
 
 
-def _client(base_url: str, api_key: str) -> Any:
-    import asyncio
+async def _prompt_score(model: Model, text: str, choice: EncodedChoice, chars: int) -> ChoiceScore:
+    """The continuation's log-likelihood from the prompt's own log-probabilities."""
+    message = ChatMessageUser(content=text, metadata={"prompt_token_ids": choice.prompt})
+    output = await model.generate([message], config=_PROMPT)
+    logprobs = output.choices[0].prompt_logprobs if output.choices else None
+    if logprobs is None or len(logprobs.content) != len(choice.prompt) - 1:
+        raise RuntimeError(
+            f"the server returned no prompt log-probabilities for all {len(choice.prompt)} prompt tokens "
+            "(is it vLLM, with prompt_logprobs support?)"
+        )
+    tail = logprobs.content[-choice.continuation :]
+    greedy = all(not lp.top_logprobs or lp.logprob >= max(t.logprob for t in lp.top_logprobs) for lp in tail)
+    return ChoiceScore(sum(lp.logprob for lp in tail), chars, greedy)
 
-    from openai import AsyncOpenAI
 
-    key = (base_url, api_key, id(asyncio.get_running_loop()))  # a client's pool belongs to one loop
-    if key not in _clients:
-        _clients[key] = AsyncOpenAI(base_url=base_url, api_key=api_key, max_retries=3, timeout=600)
-    return _clients[key]
+async def _shared_position_scores(
+    model: Model, text: str, first: EncodedChoice, tokens: list[int], chars: list[int]
+) -> list[ChoiceScore] | None:
+    """Single-token choices after one context, from the first choice's prompt alone.
+
+    Its last position's top log-probabilities hold every choice's (from the same prompt
+    log-probability computation a prompt per choice would run); None if one is not among them.
+    """
+    message = ChatMessageUser(content=text, metadata={"prompt_token_ids": first.prompt})
+    output = await model.generate([message], config=_PROMPT_TOP)
+    logprobs = output.choices[0].prompt_logprobs if output.choices else None
+    if logprobs is None or len(logprobs.content) != len(first.prompt) - 1:
+        raise RuntimeError("the server returned no prompt log-probabilities for the whole prompt")
+    last = logprobs.content[-1]
+    top = {_token_id(t.token): t.logprob for t in last.top_logprobs or []}
+    top[_token_id(last.token)] = last.logprob
+    if tokens[0] != _token_id(last.token) or not all(t in top for t in tokens):
+        return None
+    best = max(top.values())
+    return [ChoiceScore(top[t], n, top[t] >= best) for t, n in zip(tokens, chars, strict=True)]
+
+
+def _token_id(token: str) -> int:
+    return int(token.removeprefix("token_id:"))
+
+
+async def score_choices(
+    model: Model, contexts: list[str], choices: list[str], continuations: list[str]
+) -> list[ChoiceScore]:
+    """Every choice's log-likelihood, as lm-evaluation-harness computes it."""
+    api = cast(ServedCompletionsAPI, model.api)
+    pairs = [move_trailing_space(c, x) for c, x in zip(contexts, continuations, strict=True)]
+    texts = sorted({c for c, _ in pairs} | {c + x for c, x in pairs})
+    encoded = await asyncio.gather(*(api.tokenize(t, add_special_tokens=True) for t in texts))
+    ids = dict(zip(texts, encoded, strict=True))
+    prompts = [encode_choice(ids[c], ids[c + x]) for c, x in pairs]
+    chars = [len(c) for c in choices]
+    context = prompts[0].prompt[:-1]
+    if len(prompts) > 1 and all(p.continuation == 1 and p.prompt[:-1] == context for p in prompts):
+        text = pairs[0][0] + pairs[0][1]
+        scores = await _shared_position_scores(
+            model, text, prompts[0], [p.prompt[-1] for p in prompts], chars
+        )
+        if scores is not None:
+            return scores
+    return list(
+        await asyncio.gather(
+            *(_prompt_score(model, c + x, p, n) for (c, x), p, n in zip(pairs, prompts, chars, strict=True))
+        )
+    )
 
 
 @solver
 def loglikelihood_solver(model_name: str) -> Solver:
-    """Score every choice's continuation by the model's log-probabilities.
+    """Score every choice by the served model's log-probabilities.
 
     The endpoint and key come from the eval's model (an OpenAI-compatible provider given its
     base URL), never from the solver's arguments: those are written into the log and are part
@@ -46,39 +124,14 @@ def loglikelihood_solver(model_name: str) -> Solver:
     """
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        api: Any = get_model().api
-        if not api.base_url:
-            raise ValueError(f"loglikelihood scoring needs the model server's base URL ({api.model_name})")
-        client = _client(str(api.base_url), str(api.api_key))
-        contexts: list[str] = state.metadata["contexts"]
-        continuations: list[str] = state.metadata["continuations"]
-        prompts = [c + x for c, x in zip(contexts, continuations, strict=True)]
-        response = await client.completions.create(
-            model=model_name,
-            prompt=prompts,
-            max_tokens=1,
-            temperature=0,
-            echo=True,
-            logprobs=1,
-        )
-        scores = []
-        for choice in sorted(response.choices, key=lambda c: c.index):
-            i = choice.index
-            lp = choice.logprobs
-            top = [max(t, key=t.get) if t else None for t in lp.top_logprobs]
-            start = echo_start(lp.tokens, choice.text, prompts[i])
-
-            logprob, greedy = continuation_logprob(
-                lp.text_offset, lp.token_logprobs, top, lp.tokens,
-                start + len(contexts[i]), start + len(prompts[i]),
-            )  # fmt: skip
-            scores.append(ChoiceScore(logprob, len(continuations[i]), greedy))
+        model = completions_model(model_name, get_model())
+        meta = state.metadata
+        scores = await score_choices(model, meta["contexts"], meta["choices"], meta["continuations"])
         raw, norm = pick(scores)
-        state.metadata["loglikelihoods"] = [s.logprob for s in scores]
-        state.metadata["prediction"] = {"acc": raw, "acc_norm": norm}
-        state.output = ModelOutput.from_content(model=model_name, content=continuations[raw].strip())
-        if response.usage:
-            state.metadata["prompt_tokens"] = response.usage.prompt_tokens
+        meta["loglikelihoods"] = [s.logprob for s in scores]
+        meta["greedy"] = [s.greedy for s in scores]
+        meta["prediction"] = {"acc": raw, "acc_norm": norm}
+        state.output = ModelOutput.from_content(model=model_name, content=meta["choices"][raw])
         return state
 
     return solve
@@ -86,7 +139,7 @@ def loglikelihood_solver(model_name: str) -> Solver:
 
 @scorer(metrics={"acc": [accuracy(), stderr()], "acc_norm": [accuracy(), stderr()]})
 def loglikelihood_scorer() -> Any:
-    """acc: highest log-probability is gold; acc_norm: highest per-character log-probability is."""
+    """acc: the highest log-likelihood is gold; acc_norm: the highest per character of the choice is."""
 
     async def score(state: TaskState, target: Target) -> Score:
         gold = state.metadata["gold"]
@@ -100,11 +153,32 @@ def loglikelihood_scorer() -> Any:
     return score
 
 
+@scorer(metrics={"acc": [mean(), stderr()]})
+def mc2_scorer() -> Any:
+    """TruthfulQA MC2: the probability mass of the true answers, normalised over all answers."""
+
+    async def score(state: TaskState, target: Target) -> Score:
+        lls, labels = state.metadata["loglikelihoods"], state.metadata["labels"]
+        return Score(
+            value={"acc": mc2_true_mass(lls, labels)},
+            answer=chr(ord("A") + state.metadata["prediction"]["acc"]),
+            explanation=json.dumps({"loglikelihoods": lls, "labels": labels}),
+        )
+
+    return score
+
+
 def loglikelihood_task(
-    benchmark: str, *, model_name: str, fewshot: int | None, seed: int, limit: int | None
+    benchmark: str,
+    *,
+    model_name: str,
+    fewshot: int | None,
+    seed: int,
+    limit: int | None,
+    args: dict[str, Any] | None = None,
 ) -> Task:
     """The benchmark as a log-likelihood task over its catalog dataset and split."""
-    fmt = FORMATS[benchmark]
+    fmt: LoglikelihoodFormat = format_for(benchmark, args)
     docs = load_docs(fmt, fmt.split)
     if limit is not None:
         docs = docs[:limit]
@@ -126,11 +200,13 @@ def loglikelihood_task(
                 id=doc.id,
                 input=prefix + doc.contexts[doc.gold],
                 target=chr(ord("A") + doc.gold),
-                choices=[c.strip() for c in doc.continuations],
+                choices=doc.choices,
                 metadata={
                     "contexts": [prefix + c for c in doc.contexts],
+                    "choices": doc.choices,
                     "continuations": doc.continuations,
                     "gold": doc.gold,
+                    "labels": doc.labels,
                 },
             )
         )
@@ -138,7 +214,7 @@ def loglikelihood_task(
         name=benchmark,
         dataset=MemoryDataset(samples, name=f"{fmt.path}:{fmt.name or ''}:{fmt.split}"),
         solver=loglikelihood_solver(model_name),
-        scorer=loglikelihood_scorer(),
+        scorer=mc2_scorer() if fmt.scoring == "mc2" else loglikelihood_scorer(),
         metadata={
             "scoring": "loglikelihood",
             "fewshot": k,

@@ -1,50 +1,89 @@
-"""The continuation arithmetic checked against the real server, independently."""
+"""Log-likelihood scoring on the real vLLM CPU server: reproducible, and through inspect-ai."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
-from openai import OpenAI
+from inspect_ai import eval as inspect_eval
+from inspect_ai.model import get_model
 
-from runners.loglikelihood.scoring import continuation_logprob, echo_start
+from runners.datasets_source import activate
+from runners.loglikelihood import task as ll_task
+from runners.loglikelihood.formats import FORMATS, load_docs
+from runners.loglikelihood.task import loglikelihood_task, score_choices
 
 pytestmark = pytest.mark.vllm
 
 
-def _echo(client: OpenAI, model: str, prompt: str) -> Any:
-    response = client.completions.create(
-        model=model, prompt=prompt, max_tokens=1, temperature=0, echo=True, logprobs=1
+def _run(server: Any, benchmark: str, limit: int, log_dir: Path) -> Any:
+    task = loglikelihood_task(benchmark, model_name=server.model, fewshot=0, seed=1234, limit=limit)
+    model = get_model(
+        f"openai-api/vllm/{server.model}", base_url=server.base_url, api_key=server.api_key, memoize=False
     )
-    return response.choices[0]
-
-
-def _prompt_total(choice: Any, prompt: str) -> float:
-    start = echo_start(choice.logprobs.tokens, choice.text, prompt)
-    lp = choice.logprobs
-    return sum(
-        x
-        for o, x in zip(lp.text_offset, lp.token_logprobs, strict=True)
-        if x is not None and o < start + len(prompt)
+    [log] = inspect_eval(
+        task, model=model, max_connections=8, log_dir=str(log_dir), display="none", log_level="warning"
     )
+    assert log.status == "success", log.error
+    return log
 
 
-@pytest.mark.parametrize("continuation", [" no", " A", " palms covered with lotion"])
-def test_continuation_equals_total_minus_context(server: Any, continuation: str) -> None:
-    client = OpenAI(base_url=server.base_url, api_key=server.api_key)
-    context = "Question: Which skin surface will produce the most heat when rubbed?\nAnswer:"
-    full = _echo(client, server.model, context + continuation)
-    alone = _echo(client, server.model, context)
-    assert full.logprobs.tokens[0] == "<bos>"  # the converted tokenizer prepends BOS
+@pytest.mark.parametrize("benchmark", ["arc_easy", "boolq"])
+def test_a_rerun_gives_bit_identical_loglikelihoods(
+    server: Any, datasets_dir: Path, tmp_path: Path, benchmark: str
+) -> None:
+    """Eight requests in flight, batched as the server likes: every per-choice value is the same."""
+    activate(datasets_dir)
+    first, second = (_run(server, benchmark, 16, tmp_path / str(i)) for i in range(2))
+    values = [{s.id: s.metadata["loglikelihoods"] for s in log.samples} for log in (first, second)]
+    assert values[0] == values[1]
+    assert len(values[0]) == 16
 
-    start = echo_start(full.logprobs.tokens, full.text, context + continuation)
-    top = [max(t, key=t.get) if t else None for t in full.logprobs.top_logprobs]
-    ours, _ = continuation_logprob(
-        full.logprobs.text_offset,
-        full.logprobs.token_logprobs,
-        top,
-        full.logprobs.tokens,
-        start + len(context),
-        start + len(context + continuation),
+
+def test_requests_go_through_inspects_model_layer(server: Any, datasets_dir: Path, tmp_path: Path) -> None:
+    activate(datasets_dir)
+    log = _run(server, "piqa", 4, tmp_path)
+    name = f"served-completions/vllm/{server.model}"
+    usage = log.stats.model_usage[name]
+    assert usage.input_tokens > 0 and usage.output_tokens == 2 * 4  # one prompt (and token) per choice
+    for sample in log.samples:
+        events = [e for e in sample.events if e.event == "model"]
+        assert len(events) == 2 and all(e.model == name for e in events)
+        assert all(e.config.prompt_logprobs == 1 for e in events)
+        assert sample.model_usage[name].input_tokens > 0
+
+
+def test_single_token_choices_are_scored_from_one_prompt_with_the_same_values(
+    server: Any, datasets_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BoolQ's " no"/" yes": one prompt's top log-probabilities equal a prompt per choice, bit for bit."""
+    import asyncio
+
+    activate(datasets_dir)
+    docs = load_docs(FORMATS["boolq"], "validation")[:6]
+    model = get_model(
+        f"served-completions/vllm/{server.model}", base_url=server.base_url, api_key=server.api_key
     )
-    independent = _prompt_total(full, context + continuation) - _prompt_total(alone, context)
-    assert ours < 0
-    assert ours == pytest.approx(independent, abs=0.05)
+    calls: list[int] = []
+    shared = ll_task._shared_position_scores
+
+    async def counting(*args: Any) -> Any:
+        calls.append(1)
+        return await shared(*args)
+
+    async def score_all() -> list[list[float]]:
+        out = []
+        for d in docs:
+            scores = await score_choices(model, d.contexts, d.choices, d.continuations)
+            out.append([s.logprob for s in scores])
+        return out
+
+    monkeypatch.setattr(ll_task, "_shared_position_scores", counting)
+    one_prompt = asyncio.run(score_all())
+    assert len(calls) == len(docs)
+
+    async def never(*args: Any) -> None:
+        return None
+
+    monkeypatch.setattr(ll_task, "_shared_position_scores", never)
+    per_choice = asyncio.run(score_all())
+    assert one_prompt == per_choice

@@ -6,7 +6,7 @@ import pytest
 
 from evaljobs.catalog import load_catalog
 from runners.datasets_source import activate
-from runners.loglikelihood.formats import FORMATS, fewshot_prefix, load_docs
+from runners.loglikelihood.formats import FORMATS, fewshot_prefix, format_for, load_docs
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -26,7 +26,11 @@ def test_arc_doc() -> None:
 
 def test_boolq_and_piqa_docs() -> None:
     boolq = load_docs(FORMATS["boolq"], "validation")[0]
-    assert boolq.continuations == [" no", " yes"] and boolq.contexts[0].endswith("?\nAnswer:")
+    assert (
+        boolq.choices == ["no", "yes"]
+        and boolq.continuations == [" no", " yes"]
+        and boolq.contexts[0].endswith("?\nAnswer:")
+    )
     piqa = load_docs(FORMATS["piqa"], "validation")
     assert len(piqa) == 1838 and {d.gold for d in piqa} == {0, 1}
 
@@ -44,6 +48,18 @@ def test_truthfulqa_mc1_has_the_fixed_preamble_and_one_true_answer() -> None:
     assert doc.contexts[0].startswith("Q: What is human life expectancy in the United States?")
     assert doc.contexts[0].endswith("\nA:") and doc.contexts[0].count("\n\nQ: ") == 6
     assert doc.gold == 0 and len(doc.continuations) >= 2  # the dataset lists the true answer first
+
+
+def test_truthfulqa_mc2_lists_the_true_answers_first() -> None:
+    fmt = format_for("truthfulqa", {"target": "mc2"})
+    assert fmt.scoring == "mc2" and format_for("truthfulqa", {}).scoring == "pick"
+    docs = load_docs(fmt, "validation")
+    assert len(docs) == 817
+    assert all(d.labels is not None and len(d.labels) == len(d.choices) and d.labels[0] == 1 for d in docs)
+    # Two questions list a true answer after a false one: mc2_true_mass counts it true, as the
+    # harness (0.4.13) does.
+    late = [d for d in docs if d.labels and set(d.labels[d.labels.index(0) :]) != {0}]
+    assert len(late) == 2
 
 
 def test_hellaswag_text_is_cleaned() -> None:
