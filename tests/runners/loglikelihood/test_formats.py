@@ -87,3 +87,20 @@ def test_seeded_fewshot_is_deterministic_and_excludes_the_document() -> None:
     a, b = fewshot_prefix(fmt, doc, pool, 3, 1234), fewshot_prefix(fmt, doc, pool, 3, 1234)
     assert a == b and a.count("Question: ") == 3 and doc.shot() not in a
     assert fewshot_prefix(fmt, doc, pool, 3, 7) != a
+
+
+def test_arc_challenge_25_shot_draws_its_shots_from_train() -> None:
+    from runners.loglikelihood.task import loglikelihood_task
+
+    task = loglikelihood_task("arc_challenge", model_name="m", fewshot=25, seed=1234, limit=3)
+    train = {d.shot() for d in load_docs(FORMATS["arc_challenge"], "train")}
+    assert task.metadata == {
+        "scoring": "loglikelihood",
+        "fewshot": 25,
+        "fewshot_seed": 1234,
+        "fewshot_split": "train",
+    }
+    for sample in task.dataset:
+        context = sample.metadata["contexts"][0]
+        shots = context.split("\n\n")[:-1]
+        assert len(shots) == 25 and all(s in train for s in shots)
