@@ -210,24 +210,17 @@ def _token_diagnosis(server: Server, pairs: list[tuple[str, str]]) -> str:
     from inspect_ai.model import get_model
 
     from runners.loglikelihood.provider import ServedCompletionsAPI
-    from runners.loglikelihood.scoring import encode_choice, move_trailing_space
+    from runners.loglikelihood.task import encode_choices
 
     harness = _harness_lm(server, 1)
     api = get_model(
         f"served-completions/vllm/{server.model}", base_url=server.base_url, api_key=server.api_key
     ).api
     assert isinstance(api, ServedCompletionsAPI)
-
-    async def ours(context: str, continuation: str) -> list[int]:
-        context, continuation = move_trailing_space(context, continuation)
-        ctx = await api.tokenize(context, add_special_tokens=True)
-        whole = await api.tokenize(context + continuation, add_special_tokens=True)
-        return encode_choice(ctx, whole).prompt
-
-    for context, continuation in pairs:
+    _, ours = asyncio.run(encode_choices(api, [c for c, _ in pairs], [x for _, x in pairs]))
+    for (context, continuation), encoded in zip(pairs, ours, strict=True):
         ctx_enc, cont_enc = harness._encode_pair(context, continuation)
-        theirs = list(ctx_enc) + list(cont_enc)
-        mine = asyncio.run(ours(context, continuation))
+        theirs, mine = list(ctx_enc) + list(cont_enc), encoded.prompt
         if theirs[:1] != mine[:1]:
             return f"BOS: the harness starts with token {theirs[:1]}, evaljobs with {mine[:1]}"
         if theirs != mine:

@@ -37,7 +37,13 @@ from runners.loglikelihood.scoring import (
     pick,
 )
 
-__all__ = ["loglikelihood_scorer", "loglikelihood_solver", "loglikelihood_task", "mc2_scorer"]
+__all__ = [
+    "encode_choices",
+    "loglikelihood_scorer",
+    "loglikelihood_solver",
+    "loglikelihood_task",
+    "mc2_scorer",
+]
 
 _PROMPT = GenerateConfig(max_tokens=1, temperature=0.0, prompt_logprobs=1)
 _PROMPT_TOP = GenerateConfig(
@@ -87,16 +93,22 @@ def _token_id(token: str) -> int:
     return int(token.removeprefix("token_id:"))
 
 
-async def score_choices(
-    model: Model, contexts: list[str], choices: list[str], continuations: list[str]
-) -> list[ChoiceScore]:
-    """Every choice's log-likelihood, as lm-evaluation-harness computes it."""
-    api = cast(ServedCompletionsAPI, model.api)
+async def encode_choices(
+    api: ServedCompletionsAPI, contexts: list[str], continuations: list[str]
+) -> tuple[list[tuple[str, str]], list[EncodedChoice]]:
+    """Each choice's (context, continuation) after the harness' space move, and its prompt's token ids."""
     pairs = [move_trailing_space(c, x) for c, x in zip(contexts, continuations, strict=True)]
     texts = sorted({c for c, _ in pairs} | {c + x for c, x in pairs})
     encoded = await asyncio.gather(*(api.tokenize(t, add_special_tokens=True) for t in texts))
     ids = dict(zip(texts, encoded, strict=True))
-    prompts = [encode_choice(ids[c], ids[c + x]) for c, x in pairs]
+    return pairs, [encode_choice(ids[c], ids[c + x]) for c, x in pairs]
+
+
+async def score_choices(
+    model: Model, contexts: list[str], choices: list[str], continuations: list[str]
+) -> list[ChoiceScore]:
+    """Every choice's log-likelihood, as lm-evaluation-harness computes it."""
+    pairs, prompts = await encode_choices(cast(ServedCompletionsAPI, model.api), contexts, continuations)
     chars = [len(c) for c in choices]
     context = prompts[0].prompt[:-1]
     if len(prompts) > 1 and all(p.continuation == 1 and p.prompt[:-1] == context for p in prompts):

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench.harness import Server, compare, run_evaljobs, run_harness
+from bench.harness import Server, _token_diagnosis, compare, run_evaljobs, run_harness
 from runners.datasets_source import activate
 
 pytestmark = pytest.mark.vllm
@@ -33,3 +33,4 @@ def test_picks_and_loglikelihoods_match_the_harness(
         assert result.docs == limit and result.max_ll_diff <= TOLERANCE
         metrics = ["acc"] if name in ("boolq", "truthfulqa_mc2") else ["acc", "acc_norm"]
         assert result.agree == dict.fromkeys(metrics, limit)
+        assert _token_diagnosis(srv, ours.docs[0].pairs) == ""  # the same token ids, BOS first
