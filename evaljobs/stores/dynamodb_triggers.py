@@ -249,17 +249,20 @@ class DynamoTriggerStore:
         claim = self._get(f"dkey#{delivery.key}")
         if claim is None:
             return None
+        names = {"#r": "repeats", "#last": "last_received_at"}
+        values = {":one": {"N": "1"}, ":now": {"S": delivery.received_at.isoformat()}}
+        update = "ADD #r :one SET #last = :now"
+        if delivery.outcome == "started":  # the twin that created the job may come after one that found it
+            update += ", #o = :started"
+            names["#o"], values[":started"] = "outcome", {"S": "started"}
         try:
             updated = self.client.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": f"delivery#{int(claim['id']['N']):012d}"}},
-                UpdateExpression="ADD #r :one SET #last = :now",
+                UpdateExpression=update,
                 ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#r": "repeats", "#last": "last_received_at"},
-                ExpressionAttributeValues={
-                    ":one": {"N": "1"},
-                    ":now": {"S": delivery.received_at.isoformat()},
-                },
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
@@ -269,6 +272,8 @@ class DynamoTriggerStore:
     @staticmethod
     def _delivery(item: dict[str, Any]) -> Delivery:
         found = Delivery.model_validate_json(item["doc"]["S"])
+        if "outcome" in item:
+            found = found.model_copy(update={"outcome": item["outcome"]["S"]})
         if "repeats" in item:
             found = found.model_copy(
                 update={

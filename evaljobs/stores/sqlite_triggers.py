@@ -165,7 +165,8 @@ class SqliteTriggerStore:
 
     def record_delivery(self, delivery: Delivery) -> Delivery:
         """Append a delivery and return it with its sequence number; the same event again (same
-        `key`) is counted on the first one, in the same transaction, and that one is returned."""
+        `key`) is counted on the first one, in the same transaction, and that one is returned.
+        Whichever of them started a job gives the event its outcome (`started`)."""
         with self._tx() as db:
             if delivery.key is not None:
                 row = db.execute(
@@ -178,6 +179,8 @@ class SqliteTriggerStore:
                             "id": row[0],
                             "repeats": seen.repeats + 1,
                             "last_received_at": delivery.received_at,
+                            # the twin that created the job may record after one that found it done
+                            "outcome": "started" if delivery.outcome == "started" else seen.outcome,
                         }
                     )
                     db.execute("UPDATE deliveries SET doc = ? WHERE id = ?", (seen.model_dump_json(), row[0]))

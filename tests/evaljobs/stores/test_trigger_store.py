@@ -182,3 +182,20 @@ def test_dynamodb_policies_stored_before_per_entity_names_are_kept(aws_endpoint:
     assert [(p.entity, p.name) for p in store.policies()] == [("a", "nightly"), ("b", "other")]
     assert store.schedule_mark("a", "nightly") == T0  # replaced, its mark kept
     assert store.delete_policy("b", "other") and store.policies(["b"]) == []
+
+
+def test_the_delivery_that_started_a_job_gives_the_event_its_outcome_whichever_is_recorded_first(
+    store: TriggerStore,
+) -> None:
+    """Replays race: the one that created the job may record after a twin that found it done."""
+
+    def delivery(outcome: str) -> Delivery:
+        return Delivery(
+            id=0, received_at=utcnow(), source="webhook", entity="a", payload={}, outcome=outcome, key="k"
+        )
+
+    store.record_delivery(delivery("duplicate"))
+    store.record_delivery(delivery("started"))
+    store.record_delivery(delivery("duplicate"))
+    [row] = store.deliveries()
+    assert (row.outcome, row.repeats) == ("started", 2)
