@@ -197,6 +197,26 @@ class GpuPlan(BaseModel):
     fallback: str | None = None
     """vLLM's out-of-memory line that made the runner replace data-parallel replicas with tensor
     parallel at start; None when the plan started as made."""
+    max_num_seqs: int | None = None
+    """Sequences one replica batches (`--max-num-seqs`)."""
+
+    @property
+    def capacity(self) -> int | None:
+        """Requests the server works on at once: sequences per replica × replicas."""
+        return None if self.max_num_seqs is None else self.max_num_seqs * self.data_parallel
+
+
+class Concurrency(BaseModel):
+    """How many requests a job keeps in flight to its model, and why."""
+
+    max_connections: int | None
+    """The fixed figure; None when inspect-ai adapts it (hosted APIs)."""
+    adaptive_max: int | None = None
+    """The ceiling of inspect-ai's adaptive concurrency, when it adapts (None: inspect-ai's own)."""
+    source: str
+    """Where the figure came from, for a person: the job, the settings, the server plan."""
+    processes: int = 1
+    """inspect-ai processes sharing it (each takes an equal part of the samples and of the figure)."""
 
 
 class ModelArtifact(BaseModel):
@@ -313,6 +333,8 @@ class Runtime(BaseModel):
     model_server: ModelServerTime | None = None
     sample_seed: int | None = None
     """Seed of sample selection (tasks that shuffle at load)."""
+    concurrency: Concurrency | None = None
+    """Requests in flight to the model, and where that figure came from."""
     scoring: dict[str, str] = Field(default_factory=dict)
     """Scoring mode per benchmark."""
     wandb: WandbRun | None = None

@@ -125,8 +125,19 @@ class Settings(BaseSettings):
     secrets_prefix: str = "evaljobs"
     """AWS Secrets Manager names are `PREFIX/ENTITY/NAME` (the secret store beside a DynamoDB registry)."""
 
-    max_connections: int = 8
-    """Concurrent requests inspect-ai sends to the model server."""
+    max_connections: int | None = Field(default=None, ge=1)
+    """Concurrent requests to the model, overriding what each job would derive: a served
+    checkpoint's server capacity (`max_num_seqs` × replicas), a hosted API's adaptive limit.
+    A job's own `max_connections` wins over this."""
+
+    harness_processes: int | None = Field(default=None, ge=1, le=64)
+    """inspect-ai processes a job's samples are split over, against its one model server; None:
+    one per core while each gets at least 200 samples (one inspect-ai process drives ~30
+    samples/s here, far less than a GPU server answers)."""
+
+    vllm_max_num_seqs: int | None = Field(default=None, ge=1)
+    """Sequences one vLLM replica batches (`--max-num-seqs`); None: vLLM 0.32's default for the
+    hardware (1024 on 70 GiB+ GPUs, 256 on smaller ones, 128 on CPU)."""
 
     log_buffer: int = Field(default=1, ge=1, le=1000)
     """Scored samples a runner holds before writing them to its eval log: what a killed runner

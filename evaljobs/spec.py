@@ -225,7 +225,9 @@ class JobSpec(_Strict):
     leaderboard: bool = True
     """Add one row per benchmark to the project's leaderboard."""
     max_connections: int | None = Field(default=None, ge=1, le=1024)
-    """Concurrent requests to the model; absent uses the setting."""
+    """Concurrent requests to the model. A served checkpoint: this many (absent: what its server
+    batches at once, `max_num_seqs` × replicas). A hosted API: the ceiling of inspect-ai's
+    adaptive concurrency (absent: inspect-ai's own, 100)."""
     retries: int = Field(default=2, ge=0, le=10)
     """Times inspect-ai retries a failed benchmark (resuming from its samples)."""
     scoring: Literal["auto", "generate", "loglikelihood"] = "auto"

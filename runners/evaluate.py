@@ -13,18 +13,26 @@ from pathlib import Path
 from typing import Any
 
 from evaljobs.errors import EvaluationError
-from evaljobs.records import BenchmarkResult, MetricValue
+from evaljobs.records import BenchmarkResult, Concurrency, MetricValue
 from evaljobs.spec import JobSpec
 
 __all__ = [
+    "DEFAULT_MAX_CONNECTIONS",
     "ModelTarget",
     "build_tasks",
+    "choose_concurrency",
+    "expected_samples",
     "resolve_scoring",
     "result_from_log",
     "run_eval_set",
     "sample_seed",
     "seed_sample_selection",
+    "shard_slice",
 ]
+
+
+DEFAULT_MAX_CONNECTIONS = 8
+"""In flight to a served model whose capacity is not known (a server started without a figure)."""
 
 
 @dataclass(frozen=True)
@@ -87,9 +95,13 @@ def resolve_scoring(spec: JobSpec, has_chat_template: bool) -> dict[str, str]:
 
 
 def build_tasks(
-    spec: JobSpec, scoring: dict[str, str] | None = None, model: ModelTarget | None = None
+    spec: JobSpec,
+    scoring: dict[str, str] | None = None,
+    model: ModelTarget | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> list[Any]:
-    """The Task of each benchmark (inspect_evals', or its log-likelihood form), limit applied."""
+    """The Task of each benchmark (inspect_evals', or its log-likelihood form), limit applied;
+    with `shard` (p, K), only shard p of K of each one's samples (benchmarks with none left out)."""
     from inspect_ai import task_with
     from inspect_ai.util import registry_create
 
@@ -106,7 +118,7 @@ def build_tasks(
                 bench.id, model_name=model.served_name,
                 fewshot=bench.fewshot, seed=spec.fewshot_seed, limit=limit, args=bench.args,
             )  # fmt: skip
-            tasks.append(task)
+            tasks.extend(_sharded(task, shard))
             continue
         try:
             task = registry_create("task", f"inspect_evals/{bench.id}", **bench.args)
@@ -117,8 +129,68 @@ def build_tasks(
             ) from exc
         if limit is not None and limit < len(task.dataset):
             task = task_with(task, dataset=task.dataset[:limit])
-        tasks.append(task)
+        tasks.extend(_sharded(task, shard))
     return tasks
+
+
+def shard_slice(count: int, shard: tuple[int, int]) -> slice:
+    """Shard p of K of `count` samples: contiguous, sizes differing by at most one."""
+    p, k = shard
+    return slice(count * p // k, count * (p + 1) // k)
+
+
+def _sharded(task: Any, shard: tuple[int, int] | None) -> list[Any]:
+    from inspect_ai import task_with
+
+    if shard is None:
+        return [task]
+    part = task.dataset[shard_slice(len(task.dataset), shard)]
+    return [task_with(task, dataset=part)] if len(part) else []
+
+
+def expected_samples(spec: JobSpec) -> int:
+    """Samples the job will score (epochs included), from its limits and the catalog's sizes;
+    a benchmark of unknown size counts as large."""
+    from evaljobs.catalog import get_catalog
+
+    catalog = get_catalog()
+    total = 0
+    for bench in spec.benchmark_refs():
+        entry = catalog.get(bench.id)
+        sizes = [n for n in (bench.limit or spec.limit, entry.samples if entry else None) if n]
+        total += min(sizes, default=1_000_000)
+    return total * spec.epochs
+
+
+def choose_concurrency(
+    job: int | None, setting: int | None, *, server_capacity: int | None, hosted: bool
+) -> Concurrency:
+    """Requests a job keeps in flight to its model.
+
+    A served checkpoint gets what its server batches at once (`max_num_seqs` × replicas), so
+    the GPUs stay busy; a hosted API gets inspect-ai's adaptive concurrency, which backs off on
+    rate limits. The job's `max_connections`, else the setting, overrides the first and caps
+    the second. Log-likelihood requests go through a second model on the same server, which
+    inherits the same figure.
+    """
+    cap, source = (job, "the job's max_connections") if job else (setting, "the max_connections setting")
+    if hosted:
+        if cap:
+            return Concurrency(max_connections=None, adaptive_max=cap, source=f"adaptive, capped by {source}")
+        return Concurrency(max_connections=None, source="adaptive (inspect-ai's bounds)")
+    if cap:
+        return Concurrency(max_connections=cap, source=source)
+    if server_capacity:
+        return Concurrency(
+            max_connections=server_capacity, source="the server's capacity (max_num_seqs × replicas)"
+        )
+    return Concurrency(max_connections=DEFAULT_MAX_CONNECTIONS, source="a server of unknown capacity")
+
+
+def _concurrency_args(concurrency: Concurrency) -> dict[str, Any]:
+    if concurrency.max_connections is not None:
+        return {"max_connections": concurrency.max_connections}
+    return {"adaptive_connections": concurrency.adaptive_max or True}
 
 
 def _generate_config(spec: JobSpec) -> dict[str, Any]:
@@ -138,15 +210,19 @@ def run_eval_set(
     log_dir: Path,
     *,
     grader: ModelTarget | None,
-    max_connections: int,
+    concurrency: Concurrency,
     scoring: dict[str, str] | None = None,
     log_buffer: int = 1,
+    shard: tuple[int, int] | None = None,
 ) -> tuple[bool, list[BenchmarkResult]]:
-    """Evaluate every benchmark of the job; returns (all succeeded, results per benchmark)."""
+    """Evaluate every benchmark of the job (or shard p of K of each); returns (all succeeded,
+    results per benchmark)."""
     from inspect_ai import eval_set
 
     scoring = scoring or {}
-    tasks = build_tasks(spec, scoring, model)
+    tasks = build_tasks(spec, scoring, model, shard)
+    if not tasks:  # a shard past the end of every benchmark
+        return True, []
     roles = {"grader": _get_model(grader)} if grader else None
     success, logs = eval_set(
         tasks=tasks,
@@ -157,7 +233,7 @@ def run_eval_set(
         retry_attempts=spec.retries,
         retry_wait=5,
         max_tasks=len(tasks),
-        max_connections=max_connections,
+        **_concurrency_args(concurrency),
         log_buffer=log_buffer,  # a resumed run reuses what reached the log, and asks for the rest
         display="none",
         log_level="warning",

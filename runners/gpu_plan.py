@@ -17,6 +17,7 @@ __all__ = [
     "GPU_MEMORY_UTILIZATION",
     "RUNTIME_RESERVE_GB",
     "GpuPlan",
+    "default_max_num_seqs",
     "plan_gpus",
     "replica_budget_gb",
     "tensor_parallel_fallback",
@@ -41,6 +42,15 @@ def replica_budget_gb(gpu_memory_gb: float) -> float:
     return gpu_memory_gb * GPU_MEMORY_UTILIZATION - RUNTIME_RESERVE_GB
 
 
+def default_max_num_seqs(gpus: int, gpu_memory_gb: float) -> int:
+    """vLLM 0.32's own `max_num_seqs` for its API server on this hardware (`EngineArgs.
+    _set_default_max_num_seqs_and_batched_tokens_args`): 1024 on 70 GiB+ GPUs such as the H100
+    (an A100 80 GB gets 256, which this cannot tell apart), 256 on smaller GPUs, 128 on CPU."""
+    if gpus == 0:
+        return 128
+    return 1024 if gpu_memory_gb >= 70 else 256
+
+
 def plan_gpus(
     total_gb: float,
     *,
@@ -48,11 +58,15 @@ def plan_gpus(
     gpu_memory_gb: float,
     requested: int = 2,
     parallelism: Literal["auto", "tensor", "data"] = "auto",
+    max_num_seqs: int | None = None,
 ) -> GpuPlan:
     """The layout for a model needing `total_gb` (weights + KV cache) on `gpus` GPUs of `gpu_memory_gb`.
 
-    `requested` and `parallelism` come from the job (`checkpoint.gpus`, `checkpoint.parallelism`).
+    `requested` and `parallelism` come from the job (`checkpoint.gpus`, `checkpoint.parallelism`);
+    `max_num_seqs` (sequences one replica batches) from the settings, else vLLM's default. The
+    server is started with it, so the plan's capacity is the server's by construction.
     """
+    seqs = max_num_seqs or default_max_num_seqs(gpus, gpu_memory_gb)
 
     def plan(tp: int, dp: int, reason: str) -> GpuPlan:
         return GpuPlan(
@@ -62,6 +76,7 @@ def plan_gpus(
             total_gb=round(total_gb, 3),
             gpus=gpus,
             gpu_memory_gb=gpu_memory_gb,
+            max_num_seqs=seqs,
         )
 
     if gpus == 0:

@@ -157,7 +157,15 @@ def _evaluate(
     registry: JobRegistry,
     job_id: str,
 ) -> tuple[bool, list[BenchmarkResult]]:
-    from runners.evaluate import ModelTarget, resolve_scoring, run_eval_set, sample_seed
+    from runners.evaluate import (
+        ModelTarget,
+        choose_concurrency,
+        expected_samples,
+        resolve_scoring,
+        run_eval_set,
+        sample_seed,
+    )
+    from runners.harness_pool import harness_processes, run_in_processes
     from runners.progress import ProgressFile
 
     registry.update_runtime(job_id, Runtime(sample_seed=sample_seed(spec)))
@@ -165,16 +173,40 @@ def _evaluate(
     grader = None
     if spec.grader:
         grader = ModelTarget(spec.grader.model, spec.grader.base_url, secrets.get("/grader/api_key"))
-    max_conn = spec.max_connections or settings.max_connections
 
-    def evaluate(target: ModelTarget, scoring: dict[str, str]) -> tuple[bool, list[BenchmarkResult]]:
-        registry.update_runtime(job_id, Runtime(scoring=scoring))
+    def evaluate(
+        target: ModelTarget, scoring: dict[str, str], capacity: int | None
+    ) -> tuple[bool, list[BenchmarkResult]]:
+        concurrency = choose_concurrency(
+            spec.max_connections,
+            settings.max_connections,
+            server_capacity=capacity,
+            hosted=spec.api is not None,
+        )
+        processes = harness_processes(settings.harness_processes, expected_samples(spec))
+        concurrency = concurrency.model_copy(update={"processes": processes})
+        say(f"requests in flight: {concurrency.max_connections or 'adaptive'} ({concurrency.source})")
+        registry.update_runtime(job_id, Runtime(scoring=scoring, concurrency=concurrency))
+        if processes > 1:
+            return run_in_processes(
+                spec,
+                target,
+                folder / "logs",
+                grader=grader,
+                concurrency=concurrency,
+                scoring=scoring,
+                log_buffer=settings.log_buffer,
+                processes=processes,
+                dataset_source=settings.dataset_source,
+                progress=folder / "progress.json",
+                say=say,
+            )
         return run_eval_set(
             spec,
             target,
             folder / "logs",
             grader=grader,
-            max_connections=max_conn,
+            concurrency=concurrency,
             scoring=scoring,
             log_buffer=settings.log_buffer,
         )
@@ -185,7 +217,7 @@ def _evaluate(
             target = ModelTarget(spec.api.model, spec.api.base_url, secrets.get("/model/api/api_key"))
             scoring = resolve_scoring(spec, has_chat_template=True)
             say(f"evaluating hosted model {spec.api.model}; scoring {scoring}")
-            return evaluate(target, scoring)
+            return evaluate(target, scoring, None)
         from runners.serving import served_checkpoint
 
         assert spec.checkpoint is not None
@@ -198,7 +230,7 @@ def _evaluate(
             say(
                 f"evaluating {len(spec.benchmarks)} benchmark(s) against {server.base_url}; scoring {scoring}"
             )
-            return evaluate(target, scoring)
+            return evaluate(target, scoring, server.capacity)
     finally:
         ProgressFile.stop()
 

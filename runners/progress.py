@@ -79,9 +79,23 @@ class ProgressHook(Hooks):
 
 
 def read_progress(path: Path) -> dict[str, dict[str, Any]]:
-    """Progress by benchmark id (the latest attempt wins)."""
-    try:
-        raw: dict[str, dict[str, Any]] = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-    return {entry["benchmark"]: entry for entry in raw.values()}
+    """Progress by benchmark id (the latest attempt wins), summed over the job's harness
+    processes (`progress.shard-P.json` beside `path`); `shards` says how many reported."""
+    merged: dict[str, dict[str, Any]] = {}
+    for file in [path, *sorted(path.parent.glob(f"{path.stem}.shard-*.json"))]:
+        try:
+            raw: dict[str, dict[str, Any]] = json.loads(file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            continue
+        latest = {entry["benchmark"]: entry for entry in raw.values()}
+        for bench, entry in latest.items():
+            if bench not in merged:
+                merged[bench] = {**entry, "shards": 1}
+                continue
+            seen = merged[bench]
+            seen["total"] += entry["total"]
+            seen["done"] += entry["done"]
+            seen["shards"] += 1
+            if entry["status"] != "success":  # running or failed anywhere: so is the benchmark
+                seen["status"] = entry["status"] if seen["status"] == "success" else seen["status"]
+    return merged

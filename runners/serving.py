@@ -68,6 +68,7 @@ def served_checkpoint(
         gpu_memory_gb=settings.gpu_memory_gb,
         requested=model.gpus,
         parallelism=model.parallelism,
+        max_num_seqs=settings.vllm_max_num_seqs,
     )
     say(f"server plan: {plan.reason}")
     registry.update_runtime(
@@ -85,6 +86,7 @@ def served_checkpoint(
         extra_args=settings.vllm_extra_args,
         tensor_parallel=plan.tensor_parallel,
         data_parallel=plan.data_parallel,
+        max_num_seqs=plan.max_num_seqs,
         cache_dir=settings.vllm_cache,
     )
     started = time.monotonic()

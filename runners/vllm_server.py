@@ -71,6 +71,8 @@ class ServerOptions:
     chat_template: Path | None = None
     tensor_parallel: int = 1
     data_parallel: int = 1
+    max_num_seqs: int | None = None
+    """Sequences one replica batches; None: vLLM's default."""
     tool_calling: bool = False
     tool_call_parser: str | None = None
     extra_args: str = ""
@@ -89,6 +91,8 @@ class ServerInfo:
     api_key: str
     pid: int
     command: list[str]
+    capacity: int | None = None
+    """Requests it batches at once (`max_num_seqs` × replicas), when it was started with a figure."""
 
 
 def is_cpu_build() -> bool:
@@ -134,6 +138,8 @@ def build_command(options: ServerOptions, port: int) -> list[str]:
         cmd += ["--tensor-parallel-size", str(options.tensor_parallel)]
     if options.data_parallel > 1:
         cmd += ["--data-parallel-size", str(options.data_parallel)]
+    if options.max_num_seqs is not None:
+        cmd += ["--max-num-seqs", str(options.max_num_seqs)]
     if options.tool_calling:
         cmd += ["--enable-auto-tool-choice"]
         if options.tool_call_parser:
@@ -294,7 +300,8 @@ def serve(
         wait_healthy(f"http://127.0.0.1:{port}/health", proc, timeout_s, output)
         log(f"model server healthy after {time.monotonic() - started:.1f}s on port {port}")
         _watch(proc, stopping, log)
-        yield ServerInfo(f"http://127.0.0.1:{port}/v1", options.served_name, API_KEY, proc.pid, cmd)
+        capacity = None if options.max_num_seqs is None else options.max_num_seqs * options.data_parallel
+        yield ServerInfo(f"http://127.0.0.1:{port}/v1", options.served_name, API_KEY, proc.pid, cmd, capacity)
     except BaseException as exc:  # the block's end, told as the server's death when that was the cause
         stopping.set()
         if proc.poll() is not None and not isinstance(exc, ModelServerError):

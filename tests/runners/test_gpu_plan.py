@@ -43,3 +43,25 @@ def test_fallback_spans_the_replicas_gpus_and_says_why() -> None:
     assert (after.tensor_parallel, after.data_parallel) == (2, 1)
     assert "ran out of memory" in after.reason and "cache blocks" in (after.fallback or "")
     assert after.total_gb == replicas.total_gb
+
+
+@pytest.mark.parametrize(
+    ("gpus", "gpu_memory_gb", "total_gb", "setting", "capacity"),
+    [
+        (2, 80, 20.0, None, 2 * 1024),  # two H100 replicas, vLLM's H100 default each
+        (2, 80, 75.0, None, 1024),  # one tensor-parallel replica
+        (2, 24, 5.0, None, 2 * 256),  # smaller GPUs: vLLM's 256
+        (0, 0, 1.0, None, 128),  # vLLM's CPU default
+        (2, 80, 20.0, 64, 2 * 64),  # the setting wins
+    ],
+)
+def test_the_plans_capacity_is_sequences_per_replica_times_replicas(
+    gpus: int, gpu_memory_gb: float, total_gb: float, setting: int | None, capacity: int
+) -> None:
+    plan = plan_gpus(total_gb, gpus=gpus, gpu_memory_gb=gpu_memory_gb, max_num_seqs=setting)
+    assert plan.capacity == capacity
+
+
+def test_the_fallback_to_one_replica_halves_the_capacity() -> None:
+    plan = plan_gpus(20, gpus=2, gpu_memory_gb=80)
+    assert tensor_parallel_fallback(plan, "CUDA out of memory").capacity == 1024

@@ -102,6 +102,7 @@ def test_command_line_is_vllm_serve() -> None:
         dtype="bfloat16",
         chat_template=Path("/t.jinja"),
         tensor_parallel=2,
+        max_num_seqs=256,
         tool_calling=True,
         tool_call_parser="hermes",
         extra_args="--enforce-eager",
@@ -113,6 +114,7 @@ def test_command_line_is_vllm_serve() -> None:
     assert cmd[0] == sys.executable and cmd[1:5] == ["-m", "runners.vllm_cli", "serve", "/m"]
     assert "--model" not in cmd and "api_server" not in joined
     assert "--chat-template /t.jinja" in joined and "--tensor-parallel-size 2" in joined
+    assert "--max-num-seqs 256" in joined  # the capacity the job's concurrency is derived from
     assert "--enable-auto-tool-choice --tool-call-parser hermes" in joined and cmd[-1] == "--enforce-eager"
 
 
