@@ -1,6 +1,12 @@
 """Accept latency and throughput of `POST /jobs` and `POST /webhooks/wandb` under concurrent load.
 
     python -m bench.accept_latency --requests 400 --concurrency 16
+    python -m bench.accept_latency --requests 2000 --rate 200
+
+With `--concurrency`, that many clients send back to back (closed loop: the rate is what the
+server sustains). With `--rate`, requests start on a fixed schedule whatever is outstanding
+(open loop: how users and webhooks arrive), and each latency counts from its scheduled start,
+so a stalled server cannot hide its queue (no coordinated omission).
 
 Starts `evaljobs serve --workers 0` (jobs are accepted, validated, recorded and queued, not
 run) in its own process on a free port, then sends unique jobs / signed webhook deliveries
@@ -86,10 +92,29 @@ def pct(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] * 1000
 
 
-async def run(url: str, token: str, hook: tuple[str, str], n: int, concurrency: int) -> list[str]:
+async def paced(send, n: int, rate: float) -> tuple[list[float], float, list[int]]:  # type: ignore[no-untyped-def]
+    latencies: list[float] = []
+    codes: list[int] = []
+    start = time.perf_counter()
+
+    async def one(i: int) -> None:
+        due = start + i / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        response = await send(i)
+        latencies.append(time.perf_counter() - due)
+        codes.append(response.status_code)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    return latencies, time.perf_counter() - start, codes
+
+
+async def run(
+    url: str, token: str, hook: tuple[str, str], n: int, concurrency: int, rate: float | None = None
+) -> list[str]:
     hook_token, secret = hook
     lines = []
-    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=256)
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
 
         async def post_job(i: int) -> httpx.Response:
             return await client.post("/jobs", json=job_doc(i), headers={"Authorization": f"Bearer {token}"})
@@ -116,11 +141,14 @@ async def run(url: str, token: str, hook: tuple[str, str], n: int, concurrency: 
             ("POST /webhooks/wandb (new version each)", post_event),
             ("POST /webhooks/wandb (one version, duplicates)", post_duplicate),
         ):
-            latencies, wall, codes = await load(send, n, concurrency)
+            if rate:
+                latencies, wall, codes = await paced(send, n, rate)
+            else:
+                latencies, wall, codes = await load(send, n, concurrency)
             ok = sum(c in (201, 202) for c in codes)
             lines.append(
-                f"| {name} | {n} | {concurrency} | {pct(latencies, 50):.1f} | {pct(latencies, 99):.1f} "
-                f"| {n / wall:.0f} | {ok}/{n} |"
+                f"| {name} | {n} | {f'{rate:g}/s' if rate else concurrency} | {pct(latencies, 50):.1f} "
+                f"| {pct(latencies, 99):.1f} | {n / wall:.0f} | {ok}/{n} |"
             )
     return lines
 
@@ -129,6 +157,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--rate", type=float, default=None, help="open loop: requests started per second")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="evaljobs-bench-accept-"))
     (home / "policies.yaml").write_text(POLICIES)
@@ -136,9 +165,10 @@ def main() -> None:
     token, hook = store.create_token("bench", ["bench"]), store.create_webhook("bench")
     env = {**os.environ, "EVALJOBS_HOME": str(home), "EVALJOBS_POLICIES_FILE": str(home / "policies.yaml")}
     with serve_process(env) as (url, _):
-        lines = asyncio.run(run(url, token, hook, args.requests, args.concurrency))
-    print(f"\n`python -m bench.accept_latency --requests {args.requests} --concurrency {args.concurrency}`\n")
-    print("| request | n | concurrency | p50 ms | p99 ms | req/s | accepted |")
+        lines = asyncio.run(run(url, token, hook, args.requests, args.concurrency, args.rate))
+    load_arg = f"--rate {args.rate:g}" if args.rate else f"--concurrency {args.concurrency}"
+    print(f"\n`python -m bench.accept_latency --requests {args.requests} {load_arg}`\n")
+    print(f"| request | n | {'rate' if args.rate else 'concurrency'} | p50 ms | p99 ms | req/s | accepted |")
     print("|---|---|---|---|---|---|---|")
     print("\n".join(lines))
 
