@@ -92,18 +92,22 @@ def pct(values: list[float], q: float) -> float:
 
 
 async def paced(send, n: int, rate: float) -> tuple[list[float], float, list[int]]:  # type: ignore[no-untyped-def]
+    """One loop starts request i at start + i/rate as its own task (no burst of n tasks at once)."""
     latencies: list[float] = []
     codes: list[int] = []
-    start = time.perf_counter()
 
-    async def one(i: int) -> None:
-        due = start + i / rate
-        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+    async def one(i: int, due: float) -> None:
         code = await send(i)
         latencies.append(time.perf_counter() - due)
         codes.append(code)
 
-    await asyncio.gather(*(one(i) for i in range(n)))
+    start = time.perf_counter()
+    tasks = []
+    for i in range(n):
+        due = start + i / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(i, due)))
+    await asyncio.gather(*tasks)
     return latencies, time.perf_counter() - start, codes
 
 
