@@ -132,7 +132,7 @@ class Settings(BaseSettings):
 
     harness_processes: int | None = Field(default=None, ge=1, le=64)
     """inspect-ai processes a job's samples are split over, against its one model server; None:
-    one per core while each gets at least 200 samples (one inspect-ai process drives ~30
+    one per core while each gets at least 1000 samples (one inspect-ai process drives ~50
     samples/s here, far less than a GPU server answers)."""
 
     vllm_max_num_seqs: int | None = Field(default=None, ge=1)

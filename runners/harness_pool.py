@@ -41,9 +41,10 @@ __all__ = [
     "shard_slice",
 ]
 
-MIN_SAMPLES_PER_PROCESS = 200
-"""Below this many samples per process, a second process costs more (its start, ~5 s of
-imports) than it saves."""
+MIN_SAMPLES_PER_PROCESS = 1000
+"""Below this many samples per process, a second process costs more than it saves: each
+starts in ~8 s (imports, datasets), and two processes on this 2-core machine ran 500
+samples slower than one (34 against 49 samples/s, `bench.throughput`)."""
 
 
 def harness_processes(setting: int | None, samples: int, cpus: int | None = None) -> int:

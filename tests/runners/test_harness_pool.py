@@ -32,9 +32,9 @@ def test_shards_cover_every_sample_once_in_order(count: int, k: int) -> None:
 
 
 def test_a_second_process_only_for_enough_samples_per_process() -> None:
-    assert harness_processes(None, 399, cpus=2) == 1
-    assert harness_processes(None, 400, cpus=2) == 2
-    assert harness_processes(None, 10_000, cpus=2) == 2  # no more than the cores
+    assert harness_processes(None, 1999, cpus=2) == 1
+    assert harness_processes(None, 2000, cpus=2) == 2
+    assert harness_processes(None, 100_000, cpus=2) == 2  # no more than the cores
     assert harness_processes(3, 10, cpus=2) == 3  # the setting wins
 
 
