@@ -9,9 +9,6 @@ as lm-evaluation-harness does, and the token ids of prompt log-probabilities (it
 their decoded text, and two ids can decode alike). `served-completions` is that provider plus:
 
 - `tokenize()` through vLLM's `/tokenize` endpoint, with the special-token choice explicit;
-  `tokenize_all()` with the checkpoint's own tokenizer instead, when the server runs on this
-  machine from a folder here (what `/v1/models` calls its root) and the two agree on a probe:
-  one request per text less, as lm-evaluation-harness tokenizes locally too;
 - with `extra_body={"return_tokens_as_token_ids": True}`, prompt log-probabilities named
   `token_id:N` as vLLM names sampled ones under that flag (it does not for prompt ones).
 
@@ -23,11 +20,7 @@ listens on another port would be sent to the first one's.)
 from __future__ import annotations
 
 import asyncio
-import ipaddress
-import logging
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 from inspect_ai.model import (
@@ -50,11 +43,6 @@ __all__ = ["PROVIDER", "ServedCompletionsAPI", "completions_model"]
 
 PROVIDER = "served-completions"
 
-logger = logging.getLogger(__name__)
-
-# Spaces, digits, punctuation, a newline, non-ASCII: where two tokenizers of one model would part.
-_PROBE = "Question: Which is 3.14 − 2?\nAnswer:  1.14 (naïve) — yes"
-
 
 class ServedCompletionsAPI(OpenAICompatibleCompletionsAPI):
     """`openai-api-completions` with the served model's tokenizer (vLLM's `/tokenize`)."""
@@ -65,61 +53,6 @@ class ServedCompletionsAPI(OpenAICompatibleCompletionsAPI):
         if key not in clients:
             clients[key] = httpx.AsyncClient(timeout=60)
         return clients[key]
-
-    async def tokenize_all(self, texts: list[str], add_special_tokens: bool = False) -> list[list[int]]:
-        """Token ids of each text: with the checkpoint's tokenizer when it is here, else the server's."""
-        local = await self._local_tokenizer()
-        if local is not None:
-            return [list(ids) for ids in local(texts, add_special_tokens=add_special_tokens)["input_ids"]]
-        return list(await asyncio.gather(*(self.tokenize(t, add_special_tokens) for t in texts)))
-
-    async def _local_tokenizer(self) -> Any | None:
-        """The served checkpoint's tokenizer, loaded from its folder, if the server is local and agrees."""
-        if "_local" in self.__dict__:
-            return self.__dict__["_local"]
-        locks: dict[int, asyncio.Lock] = self.__dict__.setdefault("_local_locks", {})
-        async with locks.setdefault(id(asyncio.get_running_loop()), asyncio.Lock()):
-            if "_local" not in self.__dict__:
-                self.__dict__["_local"] = await self._load_local_tokenizer()
-        return self.__dict__["_local"]
-
-    async def _load_local_tokenizer(self) -> Any | None:
-        # Only this machine's own server: a remote one's root names a folder of its machine, and
-        # a tenant's server must not choose which of our folders gets read.
-        if not _is_loopback(str(self.base_url)):
-            return None
-        root = await self._served_root()
-        if root is None or not any((root / n).is_file() for n in ("tokenizer.json", "tokenizer_config.json")):
-            return None
-        from transformers import AutoTokenizer
-
-        try:
-            tokenizer = await asyncio.to_thread(AutoTokenizer.from_pretrained, str(root))
-        except (OSError, ValueError) as exc:  # a folder that does not load: the server's still works
-            logger.warning("tokenizing through the server: %s does not load here (%s)", root, exc)
-            return None
-        for special in (True, False):
-            mine = tokenizer(_PROBE, add_special_tokens=special)["input_ids"]
-            if mine != await self.tokenize(_PROBE, special):
-                logger.warning("tokenizing through the server: %s tokenizes a probe differently", root)
-                return None
-        return tokenizer
-
-    async def _served_root(self) -> Path | None:
-        """The folder the server loaded the model from, as its `/v1/models` lists it."""
-        response = await self._tokenize_client().get(
-            f"{str(self.base_url).rstrip('/')}/models",
-            headers={"Authorization": f"Bearer {self.api_key}"} if self.api_key else {},
-        )
-        if response.status_code != 200:
-            return None
-        models = response.json().get("data")
-        entry = next(
-            (m for m in models or [] if isinstance(m, dict) and m.get("id") == self.service_model_name()),
-            None,
-        )
-        root = entry.get("root") if entry else None
-        return Path(root) if isinstance(root, str) and Path(root).is_dir() else None
 
     async def tokenize(self, text: str, add_special_tokens: bool = False) -> list[int]:
         """Token ids of `text`; with `add_special_tokens` as the model's tokenizer adds them (BOS)."""
@@ -162,16 +95,6 @@ class ServedCompletionsAPI(OpenAICompatibleCompletionsAPI):
                 if isinstance(entries, list):
                     choice.prompt_logprobs = _prompt_logprobs_by_id(entries)
         return output, call
-
-
-def _is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _prompt_logprobs_by_id(entries: list[Any]) -> Logprobs:

@@ -99,7 +99,7 @@ async def encode_choices(
     """Each choice's (context, continuation) after the harness' space move, and its prompt's token ids."""
     pairs = [move_trailing_space(c, x) for c, x in zip(contexts, continuations, strict=True)]
     texts = sorted({c for c, _ in pairs} | {c + x for c, x in pairs})
-    encoded = await api.tokenize_all(texts, add_special_tokens=True)
+    encoded = await asyncio.gather(*(api.tokenize(t, add_special_tokens=True) for t in texts))
     ids = dict(zip(texts, encoded, strict=True))
     return pairs, [encode_choice(ids[c], ids[c + x]) for c, x in pairs]
 

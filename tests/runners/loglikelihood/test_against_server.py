@@ -87,23 +87,3 @@ def test_single_token_choices_are_scored_from_one_prompt_with_the_same_values(
     monkeypatch.setattr(ll_task, "_shared_position_scores", never)
     per_choice = asyncio.run(score_all())
     assert one_prompt == per_choice
-
-
-def test_the_local_servers_checkpoint_tokenizes_as_the_server_does(server: Any, datasets_dir: Path) -> None:
-    """The runner's own server: its checkpoint's tokenizer is used here, with the server's ids."""
-    import asyncio
-
-    activate(datasets_dir)
-    docs = load_docs(FORMATS["hellaswag"], "validation")[:5]
-    texts = [c + x for d in docs for c, x in zip(d.contexts, d.continuations, strict=True)]
-    name = f"served-completions/vllm/{server.model}"
-    api: Any = get_model(name, base_url=server.base_url, api_key=server.api_key, memoize=False).api
-
-    async def both() -> tuple[list[list[int]], list[list[int]]]:
-        here = await api.tokenize_all(texts, add_special_tokens=True)
-        there = [await api.tokenize(t, add_special_tokens=True) for t in texts]
-        return here, there
-
-    here, there = asyncio.run(both())
-    assert api.__dict__["_local"] is not None  # the checkpoint's folder was read, not the server asked
-    assert here == there
