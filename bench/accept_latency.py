@@ -111,8 +111,20 @@ async def paced(send, n: int, rate: float) -> tuple[list[float], float, list[int
     return latencies, time.perf_counter() - start, codes
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run(
-    url: str, token: str, hook: tuple[str, str], n: int, concurrency: int, rate: float | None = None
+    url: str,
+    token: str,
+    hook: tuple[str, str],
+    n: int,
+    concurrency: int,
+    rate: float | None = None,
+    pid: int | None = None,
 ) -> list[str]:
     import aiohttp  # the client's own cost per request is a few times less than httpx's: it shares the cores
 
@@ -153,14 +165,16 @@ async def run(
             ("POST /webhooks/wandb (new version each)", post_event),
             ("POST /webhooks/wandb (one version, duplicates)", post_duplicate),
         ):
+            cpu = cpu_seconds(pid) if pid else 0.0
             if rate:
                 latencies, wall, codes = await paced(send, n, rate)
             else:
                 latencies, wall, codes = await load(send, n, concurrency)
+            cpu_ms = (cpu_seconds(pid) - cpu) * 1000 / n if pid else float("nan")
             ok = sum(c in (201, 202) for c in codes)
             lines.append(
                 f"| {name} | {n} | {f'{rate:g}/s' if rate else concurrency} | {pct(latencies, 50):.1f} "
-                f"| {pct(latencies, 99):.1f} | {n / wall:.0f} | {ok}/{n} |"
+                f"| {pct(latencies, 99):.1f} | {n / wall:.0f} | {cpu_ms:.2f} | {ok}/{n} |"
             )
     return lines
 
@@ -176,12 +190,13 @@ def main() -> None:
     store = SqliteTriggerStore(home / "registry.sqlite3")
     token, hook = store.create_token("bench", ["bench"]), store.create_webhook("bench")
     env = {**os.environ, "EVALJOBS_HOME": str(home), "EVALJOBS_POLICIES_FILE": str(home / "policies.yaml")}
-    with serve_process(env) as (url, _):
-        lines = asyncio.run(run(url, token, hook, args.requests, args.concurrency, args.rate))
+    with serve_process(env) as (url, server):
+        lines = asyncio.run(run(url, token, hook, args.requests, args.concurrency, args.rate, server.pid))
     load_arg = f"--rate {args.rate:g}" if args.rate else f"--concurrency {args.concurrency}"
     print(f"\n`python -m bench.accept_latency --requests {args.requests} {load_arg}`\n")
-    print(f"| request | n | {'rate' if args.rate else 'concurrency'} | p50 ms | p99 ms | req/s | accepted |")
-    print("|---|---|---|---|---|---|---|")
+    load_col = "rate" if args.rate else "concurrency"
+    print(f"| request | n | {load_col} | p50 ms | p99 ms | req/s | server CPU ms/request | accepted |")
+    print("|---|---|---|---|---|---|---|---|")
     print("\n".join(lines))
 
 
