@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import json
 import subprocess
 import sys
 import tempfile
@@ -247,6 +248,12 @@ def main() -> None:
     parser.add_argument(
         "--job-processes", default="", help="also jobs with these harness_processes settings, e.g. 1,2"
     )
+    parser.add_argument(
+        "--bare-config",
+        action="append",
+        default=[],
+        help='also bare inspect-ai at the batch width with these eval options (JSON), e.g. {"log_buffer": 1}',
+    )
     args = parser.parse_args()
     only = set(args.only.split(","))
 
@@ -270,6 +277,9 @@ def main() -> None:
                     max_connections=args.batch_width,
                 )
             )
+        for n, extra in enumerate(args.bare_config):
+            config = {"max_connections": args.batch_width, **json.loads(extra)}
+            rates.append(bare_inspect(base_url, "stub", API_KEY, args.samples, work / f"bare-{n}", **config))
     if "job" in only:
         rates.append(evaljobs_job(args.service_time, args.batch_width, args.samples, work))
     for n in filter(None, args.job_processes.split(",")):
@@ -279,6 +289,7 @@ def main() -> None:
         f"\n`python -m bench.throughput --samples {args.samples} --service-time {args.service_time} "
         f"--batch-width {args.batch_width}"
         + (f" --job-processes {args.job_processes}" if args.job_processes else "")
+        + "".join(f" --bare-config '{c}'" for c in args.bare_config)
         + "`\n"
     )
     print("| client | samples/s | share of the first row | |\n|---|---|---|---|")
