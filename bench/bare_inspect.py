@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evaljobs.records import JobStatus, Trigger
+from evaljobs.records import JobRecord, JobStatus, Trigger
 from evaljobs.settings import Settings
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 from functions.submit import submit_job
@@ -85,13 +85,6 @@ def run_evaljobs(
 
     # the operator's own single-user run: the server key comes from this environment
     settings = settings.model_copy(update={"secrets_from_env": True})
-    registry = SqliteRegistry(settings.db_path)
-    ids: list[str] = []
-
-    class Later:
-        def dispatch(self, job_id: str) -> None:
-            ids.append(job_id)
-
     doc = {
         "project": "bench",
         "model": {"api": {"model": f"vllm/{served}", "base_url": base_url, "api_key": f"secret://{KEY_ENV}"}},
@@ -101,14 +94,27 @@ def run_evaljobs(
         "generation": {"temperature": 0, "max_tokens": max_tokens},
     }
     start = time.perf_counter()
+    job = run_job_doc(doc, settings)
+    seconds = time.perf_counter() - start
+    logs = [read_eval_log(r.log_path) for r in job.results if r.log_path]
+    return Outcome(seconds, _scores_of(logs))
+
+
+def run_job_doc(doc: dict[str, Any], settings: Settings) -> JobRecord:
+    """Submit a job as the CLI does and run it here, inline; its record once it succeeded."""
+    registry = SqliteRegistry(settings.db_path)
+    ids: list[str] = []
+
+    class Later:
+        def dispatch(self, job_id: str) -> None:
+            ids.append(job_id)
+
     submit_job(doc, trigger=Trigger(kind="cli"), registry=registry, executor=Later(), settings=settings)
     status = run_job(ids[0], registry, settings)
-    seconds = time.perf_counter() - start
     job = registry.get(ids[0])
     if status is not JobStatus.SUCCEEDED:
         raise RuntimeError(f"evaljobs job {job.id} {status.value}: {job.error}")
-    logs = [read_eval_log(r.log_path) for r in job.results if r.log_path]
-    return Outcome(seconds, _scores_of(logs))
+    return job
 
 
 def differences(a: Outcome, b: Outcome) -> list[str]:

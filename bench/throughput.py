@@ -39,10 +39,8 @@ from typing import Any
 
 import httpx
 
-from evaljobs.records import JobStatus, Trigger
+from bench.bare_inspect import run_job_doc
 from evaljobs.settings import Settings
-from evaljobs.stores.sqlite_registry import SqliteRegistry
-from functions.submit import submit_job
 from runners.datasets_source import activate, parse_source
 from runners.embedded_model import EMBEDDED_MODEL_NAME, prepare_embedded_model
 from runners.vllm_server import API_KEY, ServerOptions, _free_port
@@ -174,7 +172,6 @@ def evaljobs_job(
     import runners.evaluate as evaluate
     import runners.harness_pool as harness_pool
     import runners.serving as serving
-    from runners.job import run_job
 
     settings = Settings(
         home=work / f"home-{processes}",
@@ -184,13 +181,6 @@ def evaljobs_job(
         harness_processes=processes,
     )
     model = prepare_embedded_model(REPO / ".evaljobs" / "models" / EMBEDDED_MODEL_NAME)
-    registry = SqliteRegistry(settings.db_path)
-    ids: list[str] = []
-
-    class Later:
-        def dispatch(self, job_id: str) -> None:
-            ids.append(job_id)
-
     doc = {
         "project": "bench",
         "model": {"checkpoint": {"uri": str(model)}},
@@ -219,14 +209,10 @@ def evaljobs_job(
     evaluate.run_eval_set = timed(originals[0])  # type: ignore[assignment]
     harness_pool.run_in_processes = timed(originals[1])  # type: ignore[assignment]
     try:
-        submit_job(doc, trigger=Trigger(kind="cli"), registry=registry, executor=Later(), settings=settings)
-        status = run_job(ids[0], registry, settings)
+        job = run_job_doc(doc, settings)
     finally:
         serving.served_checkpoint = original
         evaluate.run_eval_set, harness_pool.run_in_processes = originals  # type: ignore[assignment]
-    job = registry.get(ids[0])
-    if status is not JobStatus.SUCCEEDED:
-        raise RuntimeError(f"evaljobs job {job.id} {status.value}: {job.error}")
     concurrency = job.runtime.concurrency
     assert concurrency is not None
     note = (

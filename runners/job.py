@@ -8,6 +8,7 @@ comparison, completion event) run under one error policy.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -187,21 +188,16 @@ def _evaluate(
         concurrency = concurrency.model_copy(update={"processes": processes})
         say(f"requests in flight: {concurrency.max_connections or 'adaptive'} ({concurrency.source})")
         registry.update_runtime(job_id, Runtime(scoring=scoring, concurrency=concurrency))
+        run: Callable[..., tuple[bool, list[BenchmarkResult]]] = run_eval_set
         if processes > 1:
-            return run_in_processes(
-                spec,
-                target,
-                folder / "logs",
-                grader=grader,
-                concurrency=concurrency,
-                scoring=scoring,
-                log_buffer=settings.log_buffer,
+            run = functools.partial(
+                run_in_processes,
                 processes=processes,
                 dataset_source=settings.dataset_source,
                 progress=folder / "progress.json",
                 say=say,
             )
-        return run_eval_set(
+        return run(
             spec,
             target,
             folder / "logs",
