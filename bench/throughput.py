@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import json
 import subprocess
@@ -165,10 +166,10 @@ def bare_inspect(base_url: str, model: str, api_key: str, limit: int, log_dir: P
 
 
 def evaljobs_job(
-    service_time: float, width: int, limit: int, work: Path, processes: int | None = None
+    service_time: float | None, width: int | None, limit: int, work: Path, processes: int | None = None
 ) -> Rate:
     """A checkpoint job with default settings (but `processes` harness processes when given);
-    its runner serves the stub instead of vLLM."""
+    its runner serves the stub instead of vLLM, or (`service_time` None) vLLM itself."""
     import runners.evaluate as evaluate
     import runners.harness_pool as harness_pool
     import runners.serving as serving
@@ -190,9 +191,10 @@ def evaljobs_job(
         "generation": {"temperature": 0, "max_tokens": 16},
     }
     original = serving.served_checkpoint
-    serving.served_checkpoint = functools.partial(  # type: ignore[assignment]
-        original, build=functools.partial(stub_command, service_time)
-    )
+    if service_time is not None:
+        serving.served_checkpoint = functools.partial(  # type: ignore[assignment]
+            original, build=functools.partial(stub_command, service_time)
+        )
     phases: list[float] = []  # the evaluation alone: harness processes' start, eval, merge
 
     def timed(run: Any) -> Any:
@@ -223,6 +225,29 @@ def evaljobs_job(
     return Rate(f"evaljobs job, {label} (its evaluation phase)", limit, phases[0], note)
 
 
+def vllm_rates(prompts: list[Any], limit: int, work: Path) -> list[Rate]:
+    """Raw, bare inspect-ai and a default job on the vLLM CPU server with the embedded model, at
+    the capacity its plan gives it (vLLM's CPU default, 128 sequences)."""
+    from runners.gpu_plan import default_max_num_seqs
+    from runners.serving import embedded_server_options
+    from runners.vllm_server import serve
+
+    width = default_max_num_seqs(0, 0)
+    model = prepare_embedded_model(REPO / ".evaljobs" / "models" / EMBEDDED_MODEL_NAME)
+    options = dataclasses.replace(embedded_server_options(model), max_num_seqs=width)
+    with serve(options, log=lambda _: None, timeout_s=900) as server:
+        key, url, name = server.api_key, server.base_url, server.model
+        bare_inspect(url, name, key, 10, work / "warm", max_connections=width)  # compile, caches
+        rates = [
+            raw_client(url, name, key, prompts, width),
+            bare_inspect(url, name, key, limit, work / "vllm-bare"),
+            bare_inspect(url, name, key, limit, work / "vllm-bare-wide", max_connections=width),
+        ]
+    # the job serves the checkpoint itself (its own server, same options); its evaluation phase is timed
+    rates.append(evaljobs_job(None, None, limit, work / "vllm-job"))
+    return rates
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -240,6 +265,9 @@ def main() -> None:
         default=[],
         help='also bare inspect-ai at the batch width with these eval options (JSON), e.g. {"log_buffer": 1}',
     )
+    parser.add_argument(
+        "--vllm", action="store_true", help="the vLLM CPU server with the embedded model instead"
+    )
     args = parser.parse_args()
     only = set(args.only.split(","))
 
@@ -247,6 +275,13 @@ def main() -> None:
     activate(parse_source(Settings(home=work / "probe").dataset_source))
     prompts = chat_prompts(args.samples)
     rates: list[Rate] = []
+    if args.vllm:
+        rates = vllm_rates(prompts, args.samples, work)
+        print(f"\n`python -m bench.throughput --samples {args.samples} --vllm`\n")
+        print("| client | samples/s | share of the first row | |\n|---|---|---|---|")
+        for r in rates:
+            print(f"| {r.label} | {r.per_s:.1f} | {r.per_s / rates[0].per_s:.2f} | {r.note} |")
+        return
     with running_stub(args.service_time, args.batch_width) as base_url:
         if "raw" in only:
             rates.append(raw_client(base_url, "stub", API_KEY, prompts, args.batch_width))

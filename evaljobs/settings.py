@@ -136,8 +136,8 @@ class Settings(BaseSettings):
     samples/s here, far less than a GPU server answers)."""
 
     vllm_max_num_seqs: int | None = Field(default=None, ge=1)
-    """Sequences one vLLM replica batches (`--max-num-seqs`); None: vLLM 0.32's default for the
-    hardware (1024 on 70 GiB+ GPUs, 256 on smaller ones, 128 on CPU)."""
+    """Sequences one vLLM replica batches (`--max-num-seqs`, passed only when set); None: vLLM
+    0.32's default for the hardware (1024 on 70 GiB+ GPUs, 256 on smaller ones, 128 on CPU)."""
 
     log_buffer: int = Field(default=1, ge=1, le=1000)
     """Scored samples a runner holds before writing them to its eval log: what a killed runner

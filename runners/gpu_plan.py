@@ -63,8 +63,8 @@ def plan_gpus(
     """The layout for a model needing `total_gb` (weights + KV cache) on `gpus` GPUs of `gpu_memory_gb`.
 
     `requested` and `parallelism` come from the job (`checkpoint.gpus`, `checkpoint.parallelism`);
-    `max_num_seqs` (sequences one replica batches) from the settings, else vLLM's default. The
-    server is started with it, so the plan's capacity is the server's by construction.
+    `max_num_seqs` (sequences one replica batches) from the settings, else vLLM's default (what
+    the server then uses without being told).
     """
     seqs = max_num_seqs or default_max_num_seqs(gpus, gpu_memory_gb)
 

@@ -86,7 +86,10 @@ def served_checkpoint(
         extra_args=settings.vllm_extra_args,
         tensor_parallel=plan.tensor_parallel,
         data_parallel=plan.data_parallel,
-        max_num_seqs=plan.max_num_seqs,
+        # only an operator's figure goes on the command line: vLLM's own default is the plan's
+        # figure already, and on the CPU build passing it explicitly (128) made the runner die
+        # right after stopping its server (the Modal rehearsal's runner, at its sinks).
+        max_num_seqs=settings.vllm_max_num_seqs,
         cache_dir=settings.vllm_cache,
     )
     started = time.monotonic()
@@ -114,7 +117,7 @@ def served_checkpoint(
             ready = time.monotonic()
             registry.update_runtime(job_id, Runtime(server_command=server.command))
             try:
-                yield server, checked
+                yield dataclasses.replace(server, capacity=plan.capacity), checked
             finally:
                 requests = requests_served(server)
                 say(f"model server answered {requests} request(s)")
