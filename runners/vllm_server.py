@@ -92,7 +92,8 @@ class ServerInfo:
     pid: int
     command: list[str]
     capacity: int | None = None
-    """Requests it batches at once (`max_num_seqs` × replicas), when it was started with a figure."""
+    """Requests it batches at once (`max_num_seqs` × replicas): its GPU plan's, set by
+    `runners.serving.served_checkpoint`; None when nothing planned it."""
 
 
 def is_cpu_build() -> bool:
@@ -300,8 +301,7 @@ def serve(
         wait_healthy(f"http://127.0.0.1:{port}/health", proc, timeout_s, output)
         log(f"model server healthy after {time.monotonic() - started:.1f}s on port {port}")
         _watch(proc, stopping, log)
-        capacity = None if options.max_num_seqs is None else options.max_num_seqs * options.data_parallel
-        yield ServerInfo(f"http://127.0.0.1:{port}/v1", options.served_name, API_KEY, proc.pid, cmd, capacity)
+        yield ServerInfo(f"http://127.0.0.1:{port}/v1", options.served_name, API_KEY, proc.pid, cmd)
     except BaseException as exc:  # the block's end, told as the server's death when that was the cause
         stopping.set()
         if proc.poll() is not None and not isinstance(exc, ModelServerError):
