@@ -26,9 +26,11 @@ __all__ = [
     "Preflight",
     "Rates",
     "Runtime",
+    "ShardOf",
     "SinkFailure",
     "Trigger",
     "WandbRun",
+    "may_transition",
     "this_host",
     "transitioned",
     "utcnow",
@@ -69,6 +71,14 @@ ALLOWED_TRANSITIONS: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.FAILED: frozenset(),
     JobStatus.CANCELLED: frozenset(),
 }
+
+
+def may_transition(record: JobRecord, to: JobStatus) -> bool:
+    """Whether `record` may move to `to`: the lifecycle above, and one exception: a failed shard
+    of a fanned-out job goes back to the queue to be retried (alone; its parent decides)."""
+    if to in ALLOWED_TRANSITIONS[record.status]:
+        return True
+    return record.shard is not None and record.status is JobStatus.FAILED and to is JobStatus.QUEUED
 
 
 class Trigger(BaseModel):
@@ -345,6 +355,13 @@ class Runtime(BaseModel):
     eval_logs_uri: str | None = None
     """Where the eval logs were copied (`s3://…/jobs/ID/`)."""
     comparison: Comparison | None = None
+    shards: list[str] = Field(default_factory=list)
+    """A fanned-out job's shard jobs, in shard order."""
+    attempt: int = 1
+    """Which try of a shard job this is (a failed shard is retried alone)."""
+    published: bool = False
+    """A shard job's logs are where its parent's merge reads them (on Modal: committed to the
+    Volume), so the last shard to publish merges."""
     sink_failures: list[SinkFailure] = Field(default_factory=list)
     """Sinks that failed after the evaluation."""
 
@@ -354,6 +371,19 @@ class Runtime(BaseModel):
         if "sink_failures" in update:
             update["sink_failures"] = [*self.sink_failures, *patch.sink_failures]
         return self.model_copy(update=update)
+
+
+class ShardOf(BaseModel):
+    """What part of a fanned-out job a shard job runs (`shards:` in the job)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    parent: str
+    """The job it is a shard of; that job holds the merged results."""
+    index: int
+    """p: it scores the p-th of `count` contiguous parts of every benchmark's samples."""
+    count: int
+    """K: how many shards the job was split into."""
 
 
 class JobRecord(BaseModel):
@@ -391,6 +421,8 @@ class JobRecord(BaseModel):
     """Per-benchmark results, written once when the job ends."""
     accounting: Accounting | None = None
     """Tokens, times and estimated cost of the whole job, written with the results."""
+    shard: ShardOf | None = None
+    """Set on the shard jobs of a fanned-out job (listed with their parent, not on their own)."""
 
     @field_serializer("spec")
     def _spec_as_submitted(self, spec: JobSpec) -> dict[str, Any]:
@@ -408,4 +440,6 @@ def transitioned(record: JobRecord, to: JobStatus, error: str | None, runtime: R
         update["started_at"] = utcnow()
     if to.terminal:
         update["finished_at"] = utcnow()
+    if to is JobStatus.QUEUED:  # a shard retried: it is not finished, and the old error is history
+        update.update(finished_at=None, error=error)
     return record.model_copy(update=update)

@@ -135,6 +135,16 @@ class Settings(BaseSettings):
     one per core while each gets at least 1000 samples (one inspect-ai process drives ~50
     samples/s here, far less than a GPU server answers)."""
 
+    max_shards: int = Field(default=8, ge=1, le=64)
+    """Runners one job may fan out over (`shards:` in the job): more is refused at submit."""
+
+    samples_per_shard: int | None = Field(default=None, ge=1)
+    """A job that names no `shards` gets one runner per this many samples (up to `max_shards`);
+    None: one runner per job unless the job asks for more."""
+
+    shard_retries: int = Field(default=1, ge=0, le=5)
+    """Times a failed shard of a fanned-out job runs again, alone, before the job fails."""
+
     vllm_max_num_seqs: int | None = Field(default=None, ge=1)
     """Sequences one vLLM replica batches (`--max-num-seqs`, passed only when set); None: vLLM
     0.32's default for the hardware (1024 on 70 GiB+ GPUs, 256 on smaller ones, 128 on CPU)."""

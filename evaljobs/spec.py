@@ -32,6 +32,8 @@ LOCAL_ENTITY = "local"
 """The entity of a job that names none: a placeholder, never sent to W&B as an entity."""
 MAX_BENCHMARKS = 200
 """Benchmarks one job may list: more than the catalog holds, few enough to refuse a flood early."""
+MAX_SHARDS = 64
+"""Runners one job may fan out over (the deployment's `max_shards` setting may allow fewer)."""
 MAX_ARGS_BYTES = 16 * 1024
 """A benchmark's task arguments, serialised as JSON (a size no JSON Schema keyword expresses)."""
 
@@ -228,6 +230,10 @@ class JobSpec(_Strict):
     """Concurrent requests to the model. A served checkpoint: this many (absent: what its server
     batches at once, `max_num_seqs` × replicas). A hosted API: the ceiling of inspect-ai's
     adaptive concurrency (absent: inspect-ai's own, 100)."""
+    shards: int | None = Field(default=None, ge=1, le=MAX_SHARDS)
+    """Runners the job fans out over: each serves the model and scores its part of every
+    benchmark's samples, and the parts merge into one result per benchmark. Absent: one, or
+    one per `samples_per_shard` samples when the deployment sets that; at most its `max_shards`."""
     retries: int = Field(default=2, ge=0, le=10)
     """Times inspect-ai retries a failed benchmark (resuming from its samples)."""
     scoring: Literal["auto", "generate", "loglikelihood"] = "auto"

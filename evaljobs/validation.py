@@ -267,6 +267,14 @@ def semantic_issues(spec: JobSpec, access: Access) -> list[ValidationIssue]:
         requested = bench.scoring or (spec.scoring if spec.scoring != "auto" else None)
         issues.extend(_scoring_issues(spec, index, entry, requested))
     issues.extend(_tool_parser_issues(spec))
+    if spec.shards and spec.shards > access.settings.max_shards:
+        issues.append(
+            ValidationIssue(
+                "/shards",
+                f"{spec.shards} shards is more than this deployment runs for one job"
+                f" ({access.settings.max_shards}); ask for at most that many",
+            )
+        )
     issues.extend(access_issues(spec, access))
     return issues
 

@@ -25,7 +25,7 @@ from evaljobs.stores import JobRegistry
 from evaljobs.tenancy import Access
 from evaljobs.validation import validate_job
 from evaljobs.wandb_config import from_wandb_config, is_wandb_config
-from runners.executor import Executor
+from runners.executor import Executor, start_job
 
 __all__ = [
     "access_for",
@@ -177,7 +177,7 @@ def submit_job_once(
     stored = registry.create(record, key)
     created = stored.id == record.id
     if created:
-        executor.dispatch(record.id)
+        start_job(registry, settings, executor, stored)
     return stored, created
 
 

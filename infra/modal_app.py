@@ -186,8 +186,11 @@ class Runner:
         stops the runner the way `evaljobs cancel` does, so the job still ends with its sinks."""
         self._reload()  # a warm container sees what other containers committed since it started
         call_id = modal.current_function_call_id()
-        rerun = call_id is not None and self.registry.get(job_id).runtime.modal_call_id == call_id
+        record = self.registry.get(job_id)
+        rerun = call_id is not None and record.runtime.modal_call_id == call_id
         command = [sys.executable, "-m", "runners.job", job_id, *(["--rerun"] if rerun else [])]
+        if record.shard is not None:
+            command.append("--no-publish")  # its logs reach other containers only once committed
         runner = subprocess.Popen(command)
         try:
             runner.wait()
@@ -196,7 +199,21 @@ class Runner:
                 runner.send_signal(signal.SIGTERM)  # it records `cancelled` and runs its sinks
                 runner.wait()
             self._commit()
+        if record.shard is not None:
+            self._complete_parent(job_id, record.shard.parent)
         return self.registry.get(job_id).status.value
+
+    def _complete_parent(self, shard_id: str, parent_id: str) -> None:
+        """A shard ended: once its logs are committed, say so, and end its job if it is the last
+        (merging every shard's logs, which the Volume now holds, then the job's sinks)."""
+        from runners.shards import publish
+
+        if not self.registry.get(shard_id).status.terminal:
+            return  # not this call's to end (another runner has it)
+        publish(self.registry, shard_id)
+        self._reload()  # the shards that published before this one: their commits are visible now
+        subprocess.run([sys.executable, "-m", "runners.job", "--complete", parent_id], check=False)
+        self._commit()
 
     @modal.exit()
     def close(self) -> None:

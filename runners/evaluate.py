@@ -240,9 +240,12 @@ def run_eval_set(
         **_generate_config(spec),
     )
     by_task = {log.eval.task.removeprefix("inspect_evals/"): log for log in logs}
+    present = {task.name.removeprefix("inspect_evals/") for task in tasks}
     results = []
     for bench in spec.benchmark_refs():
         log = by_task.get(bench.id)
+        if shard is not None and bench.id not in present:
+            continue  # none of its samples fall in this shard
         if log is None:
             results.append(BenchmarkResult(benchmark=bench.id, task=bench.id, status="error", error="no log"))
         else:

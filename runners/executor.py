@@ -3,18 +3,22 @@
 - `local`: a detached worker subprocess per job (`python -m runners.job ID`), so the CLI,
   an HTTP handler or a cron tick returns at once and the job survives them.
 - `inline`: in the calling process (tests, `evaljobs run --inline`).
+- `modal`: a call of the deployed app's GPU `Runner`.
+
+`start_job` is how every trigger starts a recorded job: a job with shards is fanned out and
+its shards are dispatched instead (runners/shards.py).
 """
 
 from __future__ import annotations
 
-import os
-import signal
 from typing import Protocol
 
-from evaljobs.records import JobStatus, Runtime, this_host
+from evaljobs.records import JobRecord, Runtime
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
+from runners.cancel import cancel_job
 from runners.processes import spawn_runner
+from runners.shards import fan_out, shard_count
 
 __all__ = [
     "Executor",
@@ -23,6 +27,7 @@ __all__ = [
     "ModalExecutor",
     "cancel_job",
     "get_executor",
+    "start_job",
 ]
 
 
@@ -90,32 +95,10 @@ def get_executor(settings: Settings, registry: JobRegistry, name: str | None = N
     return LocalExecutor(settings)
 
 
-def _cancel_call(call_id: str) -> None:
-    """Cancel a Modal call: a queued one leaves Modal's queue, a running input is interrupted."""
-    import modal
-
-    modal.FunctionCall.from_id(call_id).cancel()
-
-
-def cancel_job(registry: JobRegistry, job_id: str) -> JobStatus:
-    """Cancel a queued or running job; returns its status afterwards."""
-    registry.request_cancel(job_id)
-    job = registry.get(job_id)
-    call_id = job.runtime.modal_call_id
-    if job.status is JobStatus.QUEUED and registry.transition(job_id, JobStatus.CANCELLED, error="cancelled"):
-        if call_id:  # its call may wait in Modal's queue: withdraw it before it rents GPUs
-            _cancel_call(call_id)
-        return JobStatus.CANCELLED
-    if job.status is JobStatus.RUNNING and call_id:  # on Modal: stop the container's input
-        _cancel_call(call_id)
-        registry.finish(job_id, JobStatus.CANCELLED, [], "cancelled")
-        return registry.get(job_id).status
-    pid = job.runtime.pid
-    if job.runtime.host not in (None, this_host()):
-        return job.status  # its runner is on another host: a pid here names some other process
-    if job.status is JobStatus.RUNNING and pid:
-        try:
-            os.kill(pid, signal.SIGTERM)  # the runner stops vLLM and records `cancelled`
-        except ProcessLookupError:  # the runner is gone: nothing will record the end but us
-            registry.finish(job_id, JobStatus.CANCELLED, [], "cancelled (runner was not running)")
-    return registry.get(job_id).status
+def start_job(registry: JobRegistry, settings: Settings, executor: Executor, record: JobRecord) -> None:
+    """Dispatch a recorded, queued job, or, when it fans out over several runners, its shards."""
+    if record.shard is None and shard_count(record.spec, settings) > 1:
+        for shard_id in fan_out(registry, settings, record):  # [] when another dispatcher did it
+            executor.dispatch(shard_id)
+        return
+    executor.dispatch(record.id)

@@ -79,14 +79,17 @@ def run_in_processes(
     dataset_source: str,
     progress: Path | None,
     say: Any,
+    shard: tuple[int, int] | None = None,
 ) -> tuple[bool, list[BenchmarkResult]]:
-    """Every benchmark of the job over `processes` inspect-ai processes; one result per benchmark."""
+    """Every benchmark of the job (or of its shard s of K) over `processes` inspect-ai processes;
+    one result per benchmark. Process p scores part s·P+p of K·P, which together are part s of K."""
     from inspect_ai.log import read_eval_log, write_eval_log
 
     from runners.evaluate import result_from_log
     from runners.vllm_server import _death_signal
 
     share = _split(concurrency, processes)
+    index, count = shard or (0, 1)
     children = []
     try:
         for p in range(processes):
@@ -100,7 +103,7 @@ def run_in_processes(
                 "scoring": scoring,
                 "log_dir": str(shard_dir),
                 "log_buffer": log_buffer,
-                "shard": [p, processes],
+                "shard": [index * processes + p, count * processes],
                 "dataset_source": dataset_source,
                 "progress": str(progress.with_name(f"{progress.stem}.shard-{p}.json")) if progress else None,
             }
@@ -132,6 +135,8 @@ def run_in_processes(
             for p in range(processes)
             for path in _shard_logs(log_dir / "shards" / str(p), bench.id)
         ]
+        if not logs and shard is not None and not any(codes):
+            continue  # none of its samples fall in this shard
         if not logs:
             failed = [p for p, code in enumerate(codes) if code != 0]
             error = f"no log; harness process(es) {failed} failed, see logs/shards/*/harness.log"

@@ -28,8 +28,11 @@ from evaljobs.secrets import redact, ref_name, resolve
 from evaljobs.settings import Settings, get_settings
 from evaljobs.spec import JobSpec
 from evaljobs.stores import JobRegistry, open_registry, open_secret_store
+from runners.cancel import cancel_job
 from runners.datasets_source import activate, mirror_revision, parse_source
 from runners.processes import runner_alive
+from runners.shards import complete, fan_out, shard_count
+from runners.shards import publish as publish_shard
 from runners.sinks import SinkContext, default_sinks, run_sinks
 
 __all__ = ["JobCancelled", "job_dir", "main", "run_job"]
@@ -157,6 +160,7 @@ def _evaluate(
     say: Callable[[str], None],
     registry: JobRegistry,
     job_id: str,
+    shard: tuple[int, int] | None = None,
 ) -> tuple[bool, list[BenchmarkResult]]:
     from runners.evaluate import (
         ModelTarget,
@@ -184,7 +188,8 @@ def _evaluate(
             server_capacity=capacity,
             hosted=spec.api is not None,
         )
-        processes = harness_processes(settings.harness_processes, expected_samples(spec))
+        share = expected_samples(spec) // (shard[1] if shard else 1)
+        processes = harness_processes(settings.harness_processes, share)
         concurrency = concurrency.model_copy(update={"processes": processes})
         say(f"requests in flight: {concurrency.max_connections or 'adaptive'} ({concurrency.source})")
         registry.update_runtime(job_id, Runtime(scoring=scoring, concurrency=concurrency))
@@ -205,6 +210,7 @@ def _evaluate(
             concurrency=concurrency,
             scoring=scoring,
             log_buffer=settings.log_buffer,
+            shard=shard,
         )
 
     ProgressFile.start(folder / "progress.json")
@@ -248,39 +254,95 @@ def _claim(registry: JobRegistry, record: JobRecord, rerun: bool) -> bool | None
 
 
 def run_job(
-    job_id: str, registry: JobRegistry | None = None, settings: Settings | None = None, *, rerun: bool = False
+    job_id: str,
+    registry: JobRegistry | None = None,
+    settings: Settings | None = None,
+    *,
+    rerun: bool = False,
+    publish: bool = True,
 ) -> JobStatus:
     """Run the job; the registry ends with its final status and results. Returns that status.
     `rerun`: this is the job's own dispatch run again (a preempted Modal input): take over a
-    job left running and resume it from its eval logs."""
+    job left running and resume it from its eval logs.
+
+    A shard of a fanned-out job (runners/shards.py) runs its part, tries again alone when it
+    fails, and then, with `publish` (its logs are where its parent reads them once this
+    returns; on Modal the container commits its Volume first and completes the parent
+    itself), ends its parent if it is the last shard. A job that fans out, run directly, runs
+    its shards here one after another."""
     settings = settings or get_settings()
     registry = registry or open_registry(settings)
     record: JobRecord = registry.get(job_id)
+    if record.shard is None and (record.runtime.shards or shard_count(record.spec, settings) > 1):
+        for shard_id in fan_out(registry, settings, record):
+            run_job(shard_id, registry, settings)
+        return registry.get(job_id).status
     claimed = _claim(registry, record, rerun)
     if claimed is None:
         return record.status
+    status = _run_claimed(record, claimed, registry, settings)
+    if record.shard is not None and publish:
+        publish_shard(registry, job_id)
+        complete(registry, settings, record.shard.parent, cancel=lambda i: cancel_job(registry, i))
+    return status
+
+
+def _run_claimed(record: JobRecord, claimed: bool, registry: JobRegistry, settings: Settings) -> JobStatus:
+    job_id, spec, shard = record.id, record.spec, record.shard
     folder = job_dir(settings, job_id)
-    spec = record.spec
     secrets: dict[str, str] = {}
     say = _JobLog(folder / "job.log", [])
     if not claimed:
         say(f"resuming job {job_id}: its runner (pid {record.runtime.pid}) is gone")
+    started = time.monotonic()
+    attempt = record.runtime.attempt
+    while True:
+        status, error, results = _attempt(record, registry, settings, folder, say, secrets)
+        if shard is None or status is not JobStatus.FAILED or attempt > settings.shard_retries:
+            break
+        if registry.cancel_requested(job_id) or registry.cancel_requested(shard.parent):
+            break
+        attempt += 1  # a failed shard tries again alone, resuming from its own eval logs
+        say(f"shard {shard.index} of {shard.count} failed ({error}); try {attempt}")
+        registry.update_runtime(job_id, Runtime(attempt=attempt))
+    say(f"job {job_id} {status.value}" + (f": {error}" if error else ""))
+    results, accounting = _account(registry, job_id, spec, results, settings, time.monotonic() - started)
+    registry.finish(job_id, status, results, error, accounting)
+    if shard is None:  # a shard's results go to its parent, whose sinks run once for all shards
+        context = SinkContext(registry, settings, folder, say, list(secrets.values()))
+        run_sinks(default_sinks(settings), job_id, context)
+    say.close()
+    return status
+
+
+def _attempt(
+    record: JobRecord,
+    registry: JobRegistry,
+    settings: Settings,
+    folder: Path,
+    say: _JobLog,
+    secrets: dict[str, str],
+) -> tuple[JobStatus, str | None, list[BenchmarkResult]]:
+    """One run of the job's evaluation: (status, error, results). `secrets` receives the job's
+    secret values, for scrubbing what is recorded afterwards."""
+    job_id, spec = record.id, record.spec
+    shard = (record.shard.index, record.shard.count) if record.shard else None
     status, error = JobStatus.FAILED, None
     results: list[BenchmarkResult] = []
-    started = time.monotonic()
     try:
         with _cancel_on_sigterm(), _job_environment():
-            secrets = _resolve_secrets(record, settings)
+            secrets.update(_resolve_secrets(record, settings))
             say.secrets = list(secrets.values())
             source = parse_source(settings.dataset_source)
             registry.update_runtime(job_id, Runtime(job_dir=str(folder)), versions=_versions(source))
-            say(f"job {job_id}: {record.model} on {', '.join(b.id for b in spec.benchmark_refs())}")
+            part = f" (shard {shard[0]} of {shard[1]})" if shard else ""
+            say(f"job {job_id}: {record.model} on {', '.join(b.id for b in spec.benchmark_refs())}{part}")
             activate(source)
             _prepare_environment(record, secrets)
             _check_urls(spec, settings)
             if registry.cancel_requested(job_id):
                 raise JobCancelled("cancelled before it started")
-            success, results = _evaluate(spec, settings, folder, secrets, say, registry, job_id)
+            success, results = _evaluate(spec, settings, folder, secrets, say, registry, job_id, shard)
             failed = [r.benchmark for r in results if r.status != "success"]
             for result in results:
                 if result.error:
@@ -304,13 +366,7 @@ def run_job(
         status, error = JobStatus.CANCELLED, f"cancelled ({type(exc).__name__})"
     if status is JobStatus.FAILED and registry.cancel_requested(job_id):
         status, error = JobStatus.CANCELLED, "cancelled"
-    say(f"job {job_id} {status.value}" + (f": {error}" if error else ""))
-    results, accounting = _account(registry, job_id, spec, results, settings, time.monotonic() - started)
-    registry.finish(job_id, status, results, error, accounting)
-    context = SinkContext(registry, settings, folder, say, list(secrets.values()))
-    run_sinks(default_sinks(settings), job_id, context)
-    say.close()
-    return status
+    return status, error, results
 
 
 def _account(
@@ -335,12 +391,18 @@ def _account(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the worker subprocess: `python -m runners.job JOB_ID [--rerun]`."""
+    """Entry point of the worker subprocess: `python -m runners.job JOB_ID [--rerun] [--no-publish]`,
+    or `python -m runners.job --complete JOB_ID` to end a fanned-out job whose shards have ended."""
     args = argv if argv is not None else sys.argv[1:]
-    if not args or args[1:] not in ([], ["--rerun"]):
-        print("usage: python -m runners.job JOB_ID [--rerun]", file=sys.stderr)
+    if args[:1] == ["--complete"] and len(args) == 2:  # Modal's runner, once it committed a shard's logs
+        registry = open_registry(get_settings())
+        complete(registry, get_settings(), args[1], cancel=lambda i: cancel_job(registry, i))
+        return 0
+    flags = set(args[1:])
+    if not args or not flags <= {"--rerun", "--no-publish"} or len(flags) != len(args[1:]):
+        print("usage: python -m runners.job JOB_ID [--rerun] [--no-publish]", file=sys.stderr)
         return 2
-    status = run_job(args[0], rerun=args[1:] == ["--rerun"])
+    status = run_job(args[0], rerun="--rerun" in flags, publish="--no-publish" not in flags)
     return 0 if status is JobStatus.SUCCEEDED else 1
 
 

@@ -78,11 +78,13 @@ class ProgressHook(Hooks):
             ProgressFile.flush()
 
 
-def read_progress(path: Path) -> dict[str, dict[str, Any]]:
+def read_progress(*paths: Path) -> dict[str, dict[str, Any]]:
     """Progress by benchmark id (the latest attempt wins), summed over the job's harness
-    processes (`progress.shard-P.json` beside `path`); `shards` says how many reported."""
+    processes (`progress.shard-P.json` beside each path) and over the runners of a job that
+    fanned out (one path each); `shards` says how many reported."""
     merged: dict[str, dict[str, Any]] = {}
-    for file in [path, *sorted(path.parent.glob(f"{path.stem}.shard-*.json"))]:
+    files = [f for path in paths for f in [path, *sorted(path.parent.glob(f"{path.stem}.shard-*.json"))]]
+    for file in files:
         try:
             raw: dict[str, dict[str, Any]] = json.loads(file.read_text())
         except (FileNotFoundError, json.JSONDecodeError):

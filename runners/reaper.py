@@ -3,7 +3,9 @@
 - queued, with no runner call after `stale_after` (its dispatch failed, and a redelivery hits
   the idempotency key instead of dispatching): dispatched again;
 - running, whose runner call has ended (a timeout, an OOM kill, a container lost for good):
-  ended `failed` with the reason, and its sinks run, so the completion event goes out.
+  ended `failed` with the reason, and its sinks run, so the completion event goes out;
+- a shard of a fanned-out job that failed with a try left: queued and dispatched again, alone;
+  a fanned-out job whose shards have all ended: ended (runners/shards.py), if no shard did it.
 
 A preempted call is not among them: Modal runs it again and the runner resumes the job.
 """
@@ -14,10 +16,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from evaljobs.records import JobStatus
+from evaljobs.records import JobRecord, JobStatus
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
-from runners.executor import Executor
+from runners.cancel import cancel_job
+from runners.executor import Executor, start_job
+from runners.shards import complete, publish, requeue
 from runners.sinks import SinkContext, default_sinks, run_sinks
 
 __all__ = ["CallWatcher", "reap"]
@@ -44,19 +48,49 @@ def reap(
 ) -> list[str]:
     """Dispatch stranded queued jobs again and end jobs whose runner is gone; returns their ids."""
     touched = []
-    for job in registry.jobs(status=JobStatus.QUEUED, limit=10_000, oldest_first=True):
+    for job in registry.jobs(status=JobStatus.QUEUED, limit=10_000, oldest_first=True, include_shards=True):
         if job.runtime.modal_call_id is None and job.created_at < now - stale_after:
             log.warning("job %s was never dispatched; dispatching it again", job.id)
-            executor.dispatch(job.id)
+            start_job(registry, settings, executor, job)
             touched.append(job.id)
-    for job in registry.jobs(status=JobStatus.RUNNING, limit=10_000):
+    running = registry.jobs(status=JobStatus.RUNNING, limit=10_000, include_shards=True)
+    for job in running:
         call = job.runtime.modal_call_id
         why = watcher.call_ended(call) if call else None
         if why is None:
             continue
         if registry.finish(job.id, JobStatus.FAILED, [], f"its runner is gone ({why}); run it again"):
             log.warning("job %s: runner call %s ended (%s); marked failed", job.id, call, why)
-            folder = settings.jobs_dir / job.id
-            run_sinks(default_sinks(settings), job.id, SinkContext(registry, settings, folder, log.info))
             touched.append(job.id)
+            if job.shard is None:
+                folder = settings.jobs_dir / job.id
+                run_sinks(default_sinks(settings), job.id, SinkContext(registry, settings, folder, log.info))
+    touched.extend(_shards(registry, executor, watcher, settings, [j for j in running if j.runtime.shards]))
+    return touched
+
+
+def _shards(
+    registry: JobRegistry,
+    executor: Executor,
+    watcher: CallWatcher,
+    settings: Settings,
+    parents: list[JobRecord],
+) -> list[str]:
+    """Fanned-out jobs: a failed shard with a try left goes again; a shard whose runner ended after
+    it succeeded counts as published (what it committed is all there will be); then each job
+    ends if its shards have."""
+    touched = []
+    for parent in parents:
+        for shard_id in parent.runtime.shards:
+            shard = registry.get(shard_id)
+            if shard.status is JobStatus.FAILED and requeue(registry, settings, shard):
+                log.warning("shard %s failed (%s); running it again", shard.id, shard.error)
+                executor.dispatch(shard.id)
+                touched.append(shard.id)
+            elif shard.status is JobStatus.SUCCEEDED and not shard.runtime.published:
+                call = shard.runtime.modal_call_id
+                if call and watcher.call_ended(call) is not None:
+                    publish(registry, shard.id)
+        if complete(registry, settings, parent.id, cancel=lambda i: cancel_job(registry, i)):
+            touched.append(parent.id)
     return touched

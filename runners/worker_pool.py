@@ -18,6 +18,7 @@ from evaljobs.records import JobStatus
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
 from runners.processes import runner_alive, spawn_runner
+from runners.shards import fan_out, shard_count
 
 __all__ = ["WorkerPool"]
 
@@ -50,7 +51,7 @@ class WorkerPool:
     def fill(self) -> list[str]:
         """Start runners for interrupted and queued jobs up to the limit; returns the ids started."""
         self._children = {j: p for j, p in self._children.items() if p.poll() is None}
-        running = self.registry.jobs(status=JobStatus.RUNNING, limit=10_000)
+        running = self.registry.jobs(status=JobStatus.RUNNING, limit=10_000, include_shards=True)
         busy = set(self._children)
         orphans = []
         for job in running:
@@ -62,17 +63,23 @@ class WorkerPool:
             elif pid and job.id not in self._resumed:
                 orphans.append(job.id)  # its runner died: resume it (once per pool lifetime)
         # a runner just started has not claimed its job yet: it is still queued, but not free
-        queued = [
-            j.id
-            for j in self.registry.jobs(
-                status=JobStatus.QUEUED, limit=self.size + len(busy), oldest_first=True
-            )
-            if j.id not in busy
-        ]
+        waiting = self.registry.jobs(
+            status=JobStatus.QUEUED, limit=self.size + len(busy), oldest_first=True, include_shards=True
+        )
+        queued = [j.id for j in waiting if j.id not in busy]
+        # a job that fans out is not run itself: its shards are queued in its place
+        fanned_out = set()
+        for job in waiting:
+            if job.shard is None and shard_count(job.spec, self.settings) > 1:
+                fanned_out.add(job.id)
+                if fan_out(self.registry, self.settings, job):
+                    self._wake.set()
         started = []
         for job_id in orphans + queued:
             if len(busy) >= self.size:
                 break
+            if job_id in fanned_out:
+                continue
             self._children[job_id] = self._spawn(self.settings, job_id)
             if job_id in orphans:
                 self._resumed.add(job_id)

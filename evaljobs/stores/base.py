@@ -112,6 +112,7 @@ class JobRegistry(Protocol):
         trigger: str | None = None,
         limit: int = 100,
         oldest_first: bool = False,
+        include_shards: bool = False,
     ) -> list[JobRecord]: ...
     def transition(
         self, job_id: str, to: JobStatus, *, error: str | None = None, runtime: Runtime | None = None

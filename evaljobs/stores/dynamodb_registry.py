@@ -29,12 +29,12 @@ from tenacity.wait import wait_base
 
 from evaljobs.errors import JobNotFoundError
 from evaljobs.records import (
-    ALLOWED_TRANSITIONS,
     Accounting,
     BenchmarkResult,
     JobRecord,
     JobStatus,
     Runtime,
+    may_transition,
     transitioned,
     utcnow,
 )
@@ -80,7 +80,9 @@ class DynamoRegistry:
 
     @staticmethod
     def _item(record: JobRecord, results: list[BenchmarkResult], version: int) -> dict[str, Any]:
+        parent = {"parent": {"S": record.shard.parent}} if record.shard else {}
         return {
+            **parent,
             "pk": {"S": f"job#{record.id}"},
             "kind": {"S": "job"},
             "entity": {"S": record.entity},
@@ -211,6 +213,7 @@ class DynamoRegistry:
         trigger: str | None = None,
         limit: int = 100,
         oldest_first: bool = False,
+        include_shards: bool = False,
     ) -> list[JobRecord]:
         """Newest jobs first (or oldest), filtered like the SQLite registry."""
         wanted = [
@@ -220,6 +223,7 @@ class DynamoRegistry:
             and (not status or item["status"]["S"] == status.value)
             and (entities is None or item["entity"]["S"] in entities)
             and (not trigger or item["trigger_kind"]["S"] == trigger)
+            and (include_shards or "parent" not in item)
         ]
         wanted.sort(key=lambda i: i["created_at"]["S"], reverse=not oldest_first)
         return [self._load(item)[0] for item in wanted[:limit]]
@@ -233,7 +237,7 @@ class DynamoRegistry:
         def change(
             record: JobRecord, results: list[BenchmarkResult]
         ) -> tuple[JobRecord, list[BenchmarkResult]] | None:
-            if to not in ALLOWED_TRANSITIONS[record.status]:
+            if not may_transition(record, to):
                 return None
             return transitioned(record, to, error, runtime), results
 
@@ -252,7 +256,7 @@ class DynamoRegistry:
         def change(
             record: JobRecord, _: list[BenchmarkResult]
         ) -> tuple[JobRecord, list[BenchmarkResult]] | None:
-            if status not in ALLOWED_TRANSITIONS[record.status]:
+            if not status.terminal or not may_transition(record, status):
                 return None
             return record.model_copy(
                 update={"status": status, "error": error, "finished_at": utcnow(), "accounting": accounting}

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from evaljobs.errors import JobNotFoundError
 from evaljobs.records import (
-    ALLOWED_TRANSITIONS,
     Accounting,
     BenchmarkResult,
     JobRecord,
     JobStatus,
     Runtime,
+    may_transition,
     transitioned,
     utcnow,
 )
@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 
-_ADDED_COLUMNS = {"trigger_kind": "TEXT", "idempotency_key": "TEXT"}
+_ADDED_COLUMNS = {"trigger_kind": "TEXT", "idempotency_key": "TEXT", "parent": "TEXT"}
 _INDEXES = """
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_idempotency ON jobs(idempotency_key) WHERE idempotency_key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_trigger ON jobs(trigger_kind);
@@ -99,8 +99,8 @@ class SqliteRegistry:
                     return self._load(db, row)
             db.execute(
                 "INSERT INTO jobs"
-                " (id, entity, project, status, created_at, doc, trigger_kind, idempotency_key)"
-                " VALUES (?,?,?,?,?,?,?,?)",
+                " (id, entity, project, status, created_at, doc, trigger_kind, idempotency_key, parent)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
                 (
                     record.id,
                     record.entity,
@@ -110,6 +110,7 @@ class SqliteRegistry:
                     self._doc(record),
                     record.trigger.kind,
                     idempotency_key,
+                    record.shard.parent if record.shard else None,
                 ),
             )
         return record
@@ -138,9 +139,11 @@ class SqliteRegistry:
         trigger: str | None = None,
         limit: int = 100,
         oldest_first: bool = False,
+        include_shards: bool = False,
     ) -> list[JobRecord]:
-        """Newest jobs first (or oldest), filtered by project, status, entities and trigger kind."""
-        where: list[str] = []
+        """Newest jobs first (or oldest), filtered by project, status, entities and trigger kind;
+        the shard jobs of fanned-out jobs only with `include_shards` (runners' queue, the reaper)."""
+        where: list[str] = [] if include_shards else ["parent IS NULL"]
         args: list[str | int] = []
         for column, value in (("project", project), ("status", status), ("trigger_kind", trigger)):
             if value:
@@ -181,7 +184,7 @@ class SqliteRegistry:
         with self._tx() as db:
             record = self._row(db, job_id)
             current = record.status
-            if to not in ALLOWED_TRANSITIONS[current]:
+            if not may_transition(record, to):
                 return False
             return self._update(db, transitioned(record, to, error, runtime), current)
 
@@ -197,7 +200,7 @@ class SqliteRegistry:
         with self._tx() as db:
             record = self._row(db, job_id)
             current = record.status
-            if status not in ALLOWED_TRANSITIONS[current]:
+            if not status.terminal or not may_transition(record, status):
                 return False
             db.execute("DELETE FROM results WHERE job_id = ?", (job_id,))
             for result in results:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
@@ -16,6 +17,7 @@ __all__ = [
     "JobPublic",
     "LeaderboardFormat",
     "ProjectRef",
+    "ShardState",
     "WebhookAccepted",
     "job_links",
 ]
@@ -33,16 +35,43 @@ def job_links(job: JobRecord) -> dict[str, str]:
     }
 
 
+class ShardState(BaseModel):
+    """Where one shard of a fanned-out job is."""
+
+    id: str
+    status: JobStatus
+    attempt: int
+    """Which try it is on (a failed shard runs again alone)."""
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @classmethod
+    def from_record(cls, shard: JobRecord) -> ShardState:
+        """The shard job's state."""
+        return cls(
+            id=shard.id,
+            status=shard.status,
+            attempt=shard.runtime.attempt,
+            error=shard.error,
+            started_at=shard.started_at,
+            finished_at=shard.finished_at,
+        )
+
+
 class JobPublic(JobRecord):
     """A job, with links to act on it."""
 
     links: dict[str, str] = Field(default_factory=dict)
     """self, config, cancel, rerun, leaderboard."""
+    shard_states: list[ShardState] = Field(default_factory=list)
+    """A fanned-out job's shards (`runtime.shards`), in order, where each is (on its detail only)."""
 
     @classmethod
-    def from_record(cls, job: JobRecord) -> JobPublic:
-        """The stored job with its links."""
-        return cls(**job.model_dump(), links=job_links(job))
+    def from_record(cls, job: JobRecord, shards: list[JobRecord] | None = None) -> JobPublic:
+        """The stored job with its links (and its shards' states when given)."""
+        states = [ShardState.from_record(s) for s in shards or []]
+        return cls(**job.model_dump(), links=job_links(job), shard_states=states)
 
 
 class JobCreated(BaseModel):

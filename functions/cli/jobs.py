@@ -51,10 +51,10 @@ def _submit(path: Path, inline: bool) -> JobRecord:
 
 def _follow(job_id: str, poll_s: float = 1.0) -> JobRecord:
     from runners.progress import read_progress
+    from runners.shards import shard_progress_files
 
     registry = open_registry()
     job = registry.get(job_id)
-    progress_file = get_settings().jobs_dir / job_id / "progress.json"
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bars:
         status_bar = bars.add_task("starting", total=None)
@@ -62,7 +62,7 @@ def _follow(job_id: str, poll_s: float = 1.0) -> JobRecord:
         while not job.status.terminal:
             time.sleep(poll_s)
             job = registry.get(job_id)
-            progress = read_progress(progress_file)
+            progress = read_progress(*shard_progress_files(get_settings(), job))
             bars.update(status_bar, description="evaluating" if progress else job.status.value)
             for bench, entry in progress.items():
                 if bench not in ids:
@@ -107,8 +107,13 @@ def validate(job_file: JobFile) -> None:
 @commands.command()
 def status(job_id: JobId) -> None:
     """A job's status."""
-    job = open_registry().get(job_id)
+    registry = open_registry()
+    job = registry.get(job_id)
     console.print(f"{job.id} {job.status.value}" + (f": {job.error}" if job.error else ""))
+    for shard in (registry.get(i) for i in job.runtime.shards):
+        tries = f", try {shard.runtime.attempt}" if shard.runtime.attempt > 1 else ""
+        why = f": {shard.error}" if shard.error else ""
+        console.print(f"  {shard.id} {shard.status.value}{tries}{why}")
 
 
 @commands.command("list")
@@ -189,7 +194,10 @@ def resume(job_id: JobId) -> None:
     job = registry.get(job_id)
     if job.status is not JobStatus.RUNNING:
         raise EvalJobError(f"{job_id} is {job.status.value}; only an interrupted running job resumes")
-    get_executor(settings, registry).dispatch(job_id)
+    executor = get_executor(settings, registry)
+    shards = [registry.get(i) for i in job.runtime.shards]  # a fanned-out job resumes its shards
+    for shard_id in [s.id for s in shards if s.status is JobStatus.RUNNING] or [job_id]:
+        executor.dispatch(shard_id)
     console.print(results_table(_follow(job_id)))
 
 

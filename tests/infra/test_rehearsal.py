@@ -204,3 +204,56 @@ def test_a_webhook_job_runs_through_the_deployed_containers_survives_preemption_
     finally:
         api.terminate()
         api.wait(30)
+
+
+def test_a_sharded_job_fans_out_over_runner_containers_and_merges_once(
+    deployment: Rehearsal, aws_endpoint: str, stub: str
+) -> None:
+    """`shards: 2` through the api: two Runner containers, each scoring its part; the last to
+    commit its logs to the Volume merges both into one result per benchmark, read back through
+    the api, with one completion of the job (its logs on S3 once, none for the shards)."""
+    config = json.loads(deployment.deployment.read_text())["functions"]["api"]["env"]
+    table = {"dynamodb_table": config["EVALJOBS_DYNAMODB_TABLE"]}
+    user, _, _, _ = _operator(aws_endpoint, table)
+    port = free_port()
+    _, api = deployment.start_api(port)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_up(url + "/health", api, timeout=120)
+    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {user}"}, timeout=30)
+    job_doc = {
+        "entity": ENTITY,
+        "project": PROJECT,
+        "model": {"api": {"model": "vllm/stub", "base_url": stub}},  # the stub stands in for a hosted API
+        "benchmarks": ["arc_easy", {"id": "boolq", "limit": 3}],
+        "limit": 10,
+        "shards": 2,
+    }
+    created = client.post("/jobs", json=job_doc)
+    assert created.status_code == 201, created.text + deployment.container_log("api-0")
+    job_id = created.json()["id"]
+    job = _wait(
+        lambda: (j := client.get(f"/jobs/{job_id}").json())["status"] not in ("queued", "running") and j,
+        600,
+        "the sharded job to end",
+    )
+    assert isinstance(job, dict)
+    assert job["status"] == "succeeded", job["error"]
+    states = job["shard_states"]
+    assert [(s["id"], s["status"]) for s in states] == [(f"{job_id}-s{p}", "succeeded") for p in range(2)]
+    done = [(r["benchmark"], r["samples_completed"]) for r in job["results"]]
+    assert done == [("arc_easy", 10), ("boolq", 3)]
+    assert [j["id"] for j in client.get("/jobs").json()] == [job_id]  # the shards are the job's, not listed
+
+    call_ids = [client.get(f"/jobs/{s['id']}").json()["runtime"]["modal_call_id"] for s in states]
+    calls = [deployment.call(c) for c in call_ids]
+    assert len({c["container"] for c in calls}) == 2  # a container each
+    page = client.get(f"/jobs/{job_id}/samples", params={"benchmark": "arc_easy", "limit": 50})
+    assert page.status_code == 200, page.text
+    assert len(page.json()["samples"]) == 10
+
+    bucket = config["EVALJOBS_EVAL_LOGS_BUCKET"]
+    s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix="jobs/").get("Contents", [])
+    assert {o["Key"].split("/")[1] for o in listed} == {job_id}  # the job's sinks, once; the shards' none
+    merged = deployment.volume("evaljobs-eval-logs") / "jobs" / job_id / "logs"
+    assert sorted(p.name for p in merged.glob("*.eval")) == ["arc_easy.eval", "boolq.eval"]

@@ -200,3 +200,63 @@ def test_cancel_a_running_job_stops_its_server(home: Path, embedded_model: Path)
     assert ended.status is JobStatus.CANCELLED and ended.results == []
     assert _processes_mentioning(f"--served-model-name\0{name}") == []
     assert "model server stopped" in log.read_text()
+
+
+def test_a_job_over_two_shards_on_the_pool_scores_as_the_unsharded_job(
+    home: Path, embedded_model: Path
+) -> None:
+    """Issue 15's acceptance: 2 shards through the local worker pool, each runner serving the
+    embedded model on its own vLLM CPU server, against the same job unsharded: the same
+    per-sample scores, one result and one leaderboard row per benchmark."""
+    from inspect_ai.log import read_eval_log
+
+    from runners.worker_pool import WorkerPool
+
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    pool = WorkerPool(registry, settings, size=3, poll_s=0.5)
+    doc = {
+        "project": "shards",
+        "model": {"checkpoint": {"uri": str(embedded_model), "max_model_len": 1024}},
+        # 5 arc_easy samples split 2 + 3; log-likelihood values do not depend on batching
+        "benchmarks": ["arc_easy", {"id": "piqa", "limit": 3}],
+        "limit": 5,
+    }
+    ids = []
+    for shards in (None, 2):
+        job = submit_job(
+            {**doc, **({"shards": shards} if shards else {})},
+            trigger=Trigger(kind="cli"),
+            registry=registry,
+            executor=pool,
+            settings=settings,
+        )
+        ids.append(job.id)
+    pool.start()
+    try:
+        assert _wait_for(lambda: all(registry.get(i).status.terminal for i in ids), 1500), [
+            registry.get(i).status for i in ids
+        ]
+    finally:
+        pool.stop()
+    one, sharded = (registry.get(i) for i in ids)
+    assert one.status is JobStatus.SUCCEEDED, one.error
+    assert sharded.status is JobStatus.SUCCEEDED, sharded.error
+    shards = [registry.get(i) for i in sharded.runtime.shards]
+    assert [s.shard.index for s in shards if s.shard] == [0, 1]
+    assert len({s.runtime.pid for s in shards}) == 2  # two runners, each with its own server
+    assert all(s.runtime.model_server and s.runtime.model_server.up_s > 0 for s in shards)
+
+    def scores(path: str | None) -> dict:
+        assert path
+        return {s.id: {k: v.value for k, v in s.scores.items()} for s in read_eval_log(path).samples}
+
+    assert [r.benchmark for r in sharded.results] == ["arc_easy", "piqa"]
+    for a, b in zip(one.results, sharded.results, strict=True):
+        assert (b.status, b.samples_completed) == ("success", a.samples_completed)
+        assert scores(a.log_path) == scores(b.log_path)
+        assert a.metrics == b.metrics
+    rows = leaderboard_rows(registry, "shards")
+    assert sorted((r.job_id, r.benchmark) for r in rows) == sorted(
+        (j, b) for j in ids for b in ("arc_easy", "piqa")
+    )

@@ -1,13 +1,8 @@
 """A job's samples over several inspect-ai processes: one result per benchmark, as one process gives."""
 
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from inspect_ai import Task, eval
 from inspect_ai.dataset import MemoryDataset, Sample
@@ -21,7 +16,6 @@ from evaljobs.stores.sqlite_registry import SqliteRegistry
 from runners.harness_pool import harness_processes, merge_shard_logs, shard_slice
 from runners.job import run_job
 from runners.progress import read_progress
-from runners.vllm_server import _free_port
 
 
 @pytest.mark.parametrize("count", [0, 1, 2, 7, 100])
@@ -65,25 +59,6 @@ def test_merged_shard_logs_report_what_one_run_reports(tmp_path: Path) -> None:
     assert [s.id for s in merged.samples] == list(range(1, 24))
     assert [s.scores for s in merged.samples] == [s.scores for s in read_eval_log(whole.location).samples]
     assert merged.status == "success"
-
-
-@pytest.fixture
-def stub() -> Iterator[str]:
-    """The latency-modelled OpenAI-compatible stub (bench/stub_server.py), answering at once."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "bench.stub_server", "--port", str(port), "--service-time", "0"]
-    proc = subprocess.Popen(cmd)
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait()
 
 
 def _run(job_id: str, base_url: str, processes: int, monkeypatch: pytest.MonkeyPatch) -> Any:

@@ -80,8 +80,9 @@ def list_jobs(
 
 @router.get("/{job_id}")
 def get_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> JobPublic:
-    """One job: status, trigger, results with stderr."""
-    return JobPublic.from_record(visible_job(services, principal, job_id))
+    """One job: status, trigger, results with stderr, and where each shard is, when it fanned out."""
+    job = visible_job(services, principal, job_id)
+    return JobPublic.from_record(job, [services.registry.get(i) for i in job.runtime.shards])
 
 
 @router.post("/{job_id}/cancel")

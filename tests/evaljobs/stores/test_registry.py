@@ -173,3 +173,31 @@ def test_concurrent_runtime_updates_are_not_lost(registry: JobRegistry) -> None:
     assert {name: getattr(runtime, name) for name in FIELDS} == {
         name: f"v{i}" for i, name in enumerate(FIELDS)
     }
+
+
+def test_shard_jobs_are_listed_with_their_parent_and_only_they_are_retried(registry: JobRegistry) -> None:
+    from evaljobs.records import ShardOf
+
+    reg = registry
+    reg.create(record("job-1"))
+    shard = record("job-1-s0").model_copy(update={"shard": ShardOf(parent="job-1", index=0, count=2)})
+    reg.create(shard)
+    assert [j.id for j in reg.jobs()] == ["job-1"]  # listings, leaderboards: the job, not its parts
+    assert {j.id for j in reg.jobs(include_shards=True)} == {"job-1", "job-1-s0"}
+    assert [j.id for j in reg.jobs(status=JobStatus.QUEUED, include_shards=True, oldest_first=True)] == [
+        "job-1",
+        "job-1-s0",
+    ]
+    for job_id in ("job-1", "job-1-s0"):
+        assert reg.transition(job_id, JobStatus.RUNNING)
+        assert reg.finish(job_id, JobStatus.FAILED, [], "boom")
+    assert not reg.transition("job-1", JobStatus.QUEUED)  # a job's failure is final
+    assert reg.transition("job-1-s0", JobStatus.QUEUED, runtime=Runtime(attempt=2))  # a shard goes again
+    again = reg.get("job-1-s0")
+    assert (again.status, again.error, again.finished_at, again.runtime.attempt) == (
+        JobStatus.QUEUED,
+        None,
+        None,
+        2,
+    )
+    assert not reg.finish("job-1-s0", JobStatus.QUEUED, [], None)  # finish only ends a job

@@ -1,0 +1,66 @@
+"""Cancel a job wherever its runner is: still queued, on this host, or on Modal.
+
+A fanned-out job is cancelled through its shards; the last of them to end ends it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from evaljobs.records import JobStatus, this_host
+from evaljobs.stores import JobRegistry
+from runners.shards import complete
+
+__all__ = ["cancel_job"]
+
+
+def _cancel_call(call_id: str) -> None:
+    """Cancel a Modal call: a queued one leaves Modal's queue, a running input is interrupted."""
+    import modal
+
+    modal.FunctionCall.from_id(call_id).cancel()
+
+
+def cancel_job(registry: JobRegistry, job_id: str) -> JobStatus:
+    """Cancel a queued or running job; returns its status afterwards."""
+    registry.request_cancel(job_id)
+    job = registry.get(job_id)
+    if job.runtime.shards and job.status is JobStatus.RUNNING:
+        for shard_id in job.runtime.shards:
+            if not registry.get(shard_id).status.terminal:
+                cancel_job(registry, shard_id)
+        _complete_parent(registry, job_id)
+        return registry.get(job_id).status
+    status = _cancel_one(registry, job_id)
+    if job.shard is not None and status.terminal:
+        _complete_parent(registry, job.shard.parent)
+    return status
+
+
+def _complete_parent(registry: JobRegistry, parent_id: str) -> None:
+    from evaljobs.settings import get_settings
+
+    complete(registry, get_settings(), parent_id, cancel=lambda shard_id: _cancel_one(registry, shard_id))
+
+
+def _cancel_one(registry: JobRegistry, job_id: str) -> JobStatus:
+    job = registry.get(job_id)
+    call_id = job.runtime.modal_call_id
+    if job.status is JobStatus.QUEUED and registry.transition(job_id, JobStatus.CANCELLED, error="cancelled"):
+        if call_id:  # its call may wait in Modal's queue: withdraw it before it rents GPUs
+            _cancel_call(call_id)
+        return JobStatus.CANCELLED
+    if job.status is JobStatus.RUNNING and call_id:  # on Modal: stop the container's input
+        _cancel_call(call_id)
+        registry.finish(job_id, JobStatus.CANCELLED, [], "cancelled")
+        return registry.get(job_id).status
+    pid = job.runtime.pid
+    if job.runtime.host not in (None, this_host()):
+        return job.status  # its runner is on another host: a pid here names some other process
+    if job.status is JobStatus.RUNNING and pid:
+        try:
+            os.kill(pid, signal.SIGTERM)  # the runner stops vLLM and records `cancelled`
+        except ProcessLookupError:  # the runner is gone: nothing will record the end but us
+            registry.finish(job_id, JobStatus.CANCELLED, [], "cancelled (runner was not running)")
+    return registry.get(job_id).status
