@@ -149,9 +149,16 @@ class Settings(BaseSettings):
     """Sequences one vLLM replica batches (`--max-num-seqs`, passed only when set); None: vLLM
     0.32's default for the hardware (1024 on 70 GiB+ GPUs, 256 on smaller ones, 128 on CPU)."""
 
-    log_buffer: int = Field(default=1, ge=1, le=1000)
-    """Scored samples a runner holds before writing them to its eval log: what a killed runner
-    loses and its resumed run asks the server for again. 1: none (a write per sample)."""
+    log_buffer: int = Field(default=100, ge=1, le=1000)
+    """Scored samples a runner holds before writing them to its eval log (each write rewrites the
+    whole log, so 1 makes a large benchmark's writes quadratic). A killed runner loses none of
+    them: each scored sample is in inspect-ai's sample buffer at once, and the resumed run
+    recovers it from there (a local database on the same host; `log_shared` on another)."""
+
+    log_shared: int | None = Field(default=None, ge=1, le=600)
+    """Seconds between syncs of inspect-ai's sample buffer into the job's log dir, where a runner
+    on another host (a preempted Modal input's new container) recovers scored samples from;
+    None: the buffer stays on this host (the local worker pool resumes on the same machine)."""
 
     workers: int = Field(default=1, ge=0)
     """Jobs `evaljobs serve`'s local worker pool runs at once (each starts its own vLLM server)."""

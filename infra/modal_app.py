@@ -93,6 +93,9 @@ RUNNER_SETTINGS = {
     "HF_HOME": "/cache/huggingface",
     "EVALJOBS_VLLM_CACHE": "/cache/vllm",  # torch.compile artifacts: a cold start reuses them
     "WANDB_DISABLE_WEAVE": "true",  # wandb.init would weave.init with process-wide patching
+    # scored samples reach the job's log dir on the Volume within 5 s (then the next commit), for
+    # the new container of a preempted input to recover (its own disk is another)
+    "EVALJOBS_LOG_SHARED": "5",
 }
 
 # The runner takes no pins beyond pyproject.toml's: constraints.txt was resolved for the CPU
@@ -135,9 +138,9 @@ RUNNER_SECRETS = [aws, config, wandb_key, hf_token]
 API_SECRETS = [aws, config]
 
 COMMIT_EVERY_S = 15.0
-"""How often a runner commits its Volumes while a job runs. The eval log takes each scored sample
-as it is scored (`EVALJOBS_LOG_BUFFER`), so a preempted job's new container redoes at most this
-much work (less when Modal's own background commit came later)."""
+"""How often a runner commits its Volumes while a job runs. inspect-ai's sample buffer reaches the
+job's log dir every `EVALJOBS_LOG_SHARED` seconds, so a preempted job's new container redoes at
+most about this much work plus that (less when Modal's own background commit came later)."""
 
 RUNNER_TIMEOUT = 24 * HOURS
 API_TIMEOUT = 5 * MINUTES

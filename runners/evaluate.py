@@ -213,6 +213,7 @@ def run_eval_set(
     concurrency: Concurrency,
     scoring: dict[str, str] | None = None,
     log_buffer: int = 1,
+    log_shared: int | None = None,
     shard: tuple[int, int] | None = None,
 ) -> tuple[bool, list[BenchmarkResult]]:
     """Evaluate every benchmark of the job (or shard p of K of each); returns (all succeeded,
@@ -234,7 +235,10 @@ def run_eval_set(
         retry_wait=5,
         max_tasks=len(tasks),
         **_concurrency_args(concurrency),
-        log_buffer=log_buffer,  # a resumed run reuses what reached the log, and asks for the rest
+        # a resumed run reuses what reached the log, recovers what reached the sample buffer (this
+        # host's, or the log dir's copy with log_shared), and asks for the rest
+        log_buffer=log_buffer,
+        log_shared=log_shared,
         display="none",
         log_level="warning",
         **_generate_config(spec),

@@ -75,6 +75,7 @@ def run_in_processes(
     concurrency: Concurrency,
     scoring: dict[str, str],
     log_buffer: int,
+    log_shared: int | None = None,
     processes: int,
     dataset_source: str,
     progress: Path | None,
@@ -103,6 +104,7 @@ def run_in_processes(
                 "scoring": scoring,
                 "log_dir": str(shard_dir),
                 "log_buffer": log_buffer,
+                "log_shared": log_shared,
                 "shard": [index * processes + p, count * processes],
                 "dataset_source": dataset_source,
                 "progress": str(progress.with_name(f"{progress.stem}.shard-{p}.json")) if progress else None,
@@ -208,6 +210,7 @@ def _child(payload: dict[str, Any]) -> int:
         concurrency=Concurrency.model_validate(payload["concurrency"]),
         scoring=payload["scoring"],
         log_buffer=payload["log_buffer"],
+        log_shared=payload["log_shared"],
         shard=tuple(payload["shard"]),  # type: ignore[arg-type]
     )
     ProgressFile.stop()

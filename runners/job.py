@@ -210,6 +210,7 @@ def _evaluate(
             concurrency=concurrency,
             scoring=scoring,
             log_buffer=settings.log_buffer,
+            log_shared=settings.log_shared,
             shard=shard,
         )
 

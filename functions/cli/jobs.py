@@ -111,9 +111,13 @@ def status(job_id: JobId) -> None:
     job = registry.get(job_id)
     console.print(f"{job.id} {job.status.value}" + (f": {job.error}" if job.error else ""))
     for shard in (registry.get(i) for i in job.runtime.shards):
+        from runners.progress import read_progress
+
         tries = f", try {shard.runtime.attempt}" if shard.runtime.attempt > 1 else ""
         why = f": {shard.error}" if shard.error else ""
-        console.print(f"  {shard.id} {shard.status.value}{tries}{why}")
+        progress = read_progress(get_settings().jobs_dir / shard.id / "progress.json").values()
+        done = f", {sum(p['done'] for p in progress)}/{sum(p['total'] for p in progress)} samples"
+        console.print(f"  {shard.id} {shard.status.value}{tries}{done if progress else ''}{why}")
 
 
 @commands.command("list")

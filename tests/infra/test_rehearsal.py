@@ -22,7 +22,7 @@ import pytest
 from infra.aws_resources import provision
 from tests.functions.test_webhook import sign
 from tests.support import modal_standin
-from tests.support.eval_logs import logged_sample_ids, logged_samples, model_requests
+from tests.support.eval_logs import logged_samples, model_requests, scored_sample_ids
 from tests.support.live_server import free_port, wait_until_up
 from tests.support.moto_server import FAKE_CREDENTIALS
 from tests.support.rehearsal import Rehearsal
@@ -138,11 +138,14 @@ def test_a_webhook_job_runs_through_the_deployed_containers_survives_preemption_
         assert call_id, "the api recorded no Modal call for the job"
         first = deployment.call(call_id)["container"]
 
-        # preempted once the Volume holds at least half the samples (committed by the runner)
+        # preempted once the Volume holds at least half the scored samples (committed by the
+        # runner): in the eval log, or in the sample buffer's copy in the log dir (`log_shared`)
         committed_logs = deployment.volume("evaljobs-eval-logs") / "jobs" / job_id / "logs"
-        _wait(lambda: logged_samples(committed_logs) >= LIMIT // 2, 900, "half the samples on the Volume")
+        half_scored = lambda: len(scored_sample_ids(committed_logs)) >= LIMIT // 2  # noqa: E731
+        _wait(half_scored, 900, "half the samples on the Volume")
         second = deployment.preempt(call_id)
-        kept = logged_sample_ids(committed_logs)
+        kept = scored_sample_ids(committed_logs)
+        assert logged_samples(committed_logs) < len(kept), "nothing was buffered: the log held every sample"
         assert second != first
 
         job = _wait(
@@ -171,7 +174,8 @@ def test_a_webhook_job_runs_through_the_deployed_containers_survives_preemption_
 
         # the resumed container asked its server only for the samples the Volume did not hold
         # (a prompt per model event in the log)
-        asked = model_requests(committed_logs, leaving_out=kept)
+        result_log = committed_logs / Path(job["results"][0]["log_path"]).name
+        asked = model_requests(result_log, leaving_out=kept)
         assert asked >= LIMIT - len(kept) > 0
         assert job["runtime"]["model_server"]["requests"] == asked, f"{len(kept)} were kept"
 

@@ -23,7 +23,7 @@ from evaljobs.stores.sqlite_registry import SqliteRegistry
 from runners.job import job_dir, run_job
 from runners.processes import spawn_runner
 from tests.runners.test_end_to_end import _processes_mentioning, _wait_for, submit
-from tests.support.eval_logs import logged_sample_ids, logged_samples, model_requests
+from tests.support.eval_logs import logged_samples, model_requests, scored_sample_ids
 
 pytestmark = pytest.mark.vllm
 
@@ -41,9 +41,10 @@ def _job(model: Path, name: str, scoring: str) -> dict[str, Any]:
     }
 
 
-def _logged(job_id: str) -> int:
-    """Samples in the job's eval log so far (each is written as it is scored)."""
-    return logged_samples(job_dir(get_settings(), job_id) / "logs")
+def _scored(job_id: str) -> int:
+    """Samples scored so far: in the job's eval log, or in inspect-ai's sample buffer before the
+    log's next write (every `EVALJOBS_LOG_BUFFER` samples)."""
+    return len(scored_sample_ids(job_dir(get_settings(), job_id) / "logs"))
 
 
 def _scores(registry: SqliteRegistry, job_id: str) -> dict[str, tuple[Any, list[float]]]:
@@ -71,11 +72,13 @@ def test_a_runner_killed_half_way_resumes_asking_only_for_what_it_had_not_scored
     job_id = submit(_job(embedded_model, name, "loglikelihood"), registry)
     runner = spawn_runner(settings, job_id)
     try:
-        assert _wait_for(lambda: _logged(job_id) >= LIMIT // 2, 900), "half the samples were never scored"
+        assert _wait_for(lambda: _scored(job_id) >= LIMIT // 2, 900), "half the samples were never scored"
     finally:
         runner.send_signal(signal.SIGKILL)
         runner.wait()
-    kept = logged_sample_ids(job_dir(settings, job_id) / "logs")
+    logs = job_dir(settings, job_id) / "logs"
+    kept = scored_sample_ids(logs)
+    assert logged_samples(logs) < len(kept), "every scored sample was in the eval log: nothing was buffered"
     assert _wait_for(lambda: not _processes_mentioning(name), 120), "the killed runner's vLLM lives on"
     assert registry.get(job_id).status is JobStatus.RUNNING  # as a killed runner leaves it
 
@@ -83,7 +86,9 @@ def test_a_runner_killed_half_way_resumes_asking_only_for_what_it_had_not_scored
     job = registry.get(job_id)
     assert job.runtime.resumed and job.runtime.model_server is not None
     # the new server was asked for the missing samples' prompts only (a model event each)
-    asked = model_requests(job_dir(settings, job_id) / "logs", leaving_out=kept)
+    [result] = job.results
+    assert result.log_path
+    asked = model_requests(Path(result.log_path), leaving_out=kept)
     assert asked >= LIMIT - len(kept) > 0
     assert job.runtime.model_server.requests == asked, f"{len(kept)} of {LIMIT} were kept"
     assert _scores(registry, job_id) == _scores(registry, reference)
@@ -96,7 +101,7 @@ def test_a_server_killed_half_way_fails_the_job_with_the_reason(home: Path, embe
     job_id = submit(_job(embedded_model, name, "generate"), registry)  # generate: retried forever
     runner = spawn_runner(settings, job_id)
     try:
-        assert _wait_for(lambda: _logged(job_id) >= LIMIT // 2, 900), "half the samples were never scored"
+        assert _wait_for(lambda: _scored(job_id) >= LIMIT // 2, 900), "half the samples were never scored"
         [server] = [pid for pid in _processes_mentioning(f"--served-model-name\0{name}")]
         os.kill(server, signal.SIGKILL)
         assert _wait_for(lambda: registry.get(job_id).status is not JobStatus.RUNNING, 600), "stuck"

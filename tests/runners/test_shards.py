@@ -89,6 +89,18 @@ def test_a_job_over_three_shards_scores_as_one_and_reports_once(home: Path, stub
         "boolq": (1, 1),
     }
 
+    from typer.testing import CliRunner
+
+    from functions.cli import app
+
+    said = CliRunner().invoke(app, ["status", job.id]).output.splitlines()
+    assert said == [
+        f"{job.id} succeeded",
+        f"  {job.id}-s0 succeeded, 8/8 samples",  # 25 arc_easy samples: 8, 8 and 9
+        f"  {job.id}-s1 succeeded, 8/8 samples",
+        f"  {job.id}-s2 succeeded, 10/10 samples",  # and boolq's one
+    ]
+
 
 def test_a_failed_shard_runs_again_alone(home: Path, stub: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import runners.evaluate as evaluate
