@@ -22,12 +22,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import json
-from collections.abc import Awaitable, Callable
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-__all__ = ["StubServer", "main"]
+__all__ = ["StubServer", "main", "running"]
 
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -163,6 +167,39 @@ async def _respond(send: Send, status: int, body: bytes, content_type: bytes = b
 
 async def _json(send: Send, payload: Any, status: int = 200) -> None:
     await _respond(send, status, json.dumps(payload).encode())
+
+
+@contextlib.contextmanager
+def running(
+    service_time: float, batch_width: int = 256, *, served_name: str = "stub", api_key: str | None = None
+) -> Iterator[str]:
+    """The stub in a process of its own while the block runs; yields its base URL (`…/v1`)."""
+    import httpx
+
+    from runners.vllm_server import _free_port
+
+    port = _free_port()
+    command = [
+        sys.executable, "-m", "bench.stub_server", "--port", str(port), "--service-time", str(service_time),
+        "--batch-width", str(batch_width), "--served-model-name", served_name,
+        *(["--api-key", api_key] if api_key else []),
+    ]  # fmt: skip
+    proc = subprocess.Popen(command)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the stub server did not start")
+            time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def main(argv: list[str] | None = None) -> None:

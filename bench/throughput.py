@@ -29,22 +29,19 @@ import contextlib
 import dataclasses
 import functools
 import json
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from bench import stub_server
 from bench.bare_inspect import run_job_doc
 from evaljobs.settings import Settings
 from runners.datasets_source import activate, parse_source
 from runners.embedded_model import EMBEDDED_MODEL_NAME, prepare_embedded_model
-from runners.vllm_server import API_KEY, ServerOptions, _free_port
+from runners.vllm_server import API_KEY, ServerOptions
 
 REPO = Path(__file__).resolve().parents[1]
 BENCHMARK = "arc_easy"
@@ -72,28 +69,8 @@ def stub_command(service_time: float, options: ServerOptions, port: int) -> list
     ]  # fmt: skip
 
 
-@contextlib.contextmanager
-def running_stub(service_time: float, width: int) -> Iterator[str]:
-    port = _free_port()
-    options = ServerOptions(Path("."), "stub", 1024, "bfloat16", max_num_seqs=width)
-    proc = subprocess.Popen(stub_command(service_time, options, port))
-    try:
-        deadline = time.monotonic() + 60
-        while not _healthy(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the stub server did not start")
-            time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait()
-
-
-def _healthy(port: int) -> bool:
-    try:
-        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
+def running_stub(service_time: float, width: int) -> contextlib.AbstractContextManager[str]:
+    return stub_server.running(service_time, width, api_key=API_KEY)
 
 
 def chat_prompts(limit: int) -> list[list[dict[str, str]]]:

@@ -99,25 +99,7 @@ def stub() -> Iterator[str]:
     """The latency-modelled OpenAI-compatible stub (bench/stub_server.py), answering at once;
     yields its base URL. One per session: inspect-ai's vllm provider keeps the first base URL
     it saw for a model name for the rest of the process."""
-    import subprocess
-    import sys
-    import time
+    from bench.stub_server import running
 
-    import httpx
-
-    from runners.vllm_server import _free_port
-
-    port = _free_port()
-    cmd = [sys.executable, "-m", "bench.stub_server", "--port", str(port), "--service-time", "0"]
-    proc = subprocess.Popen(cmd)
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}/v1"
-    finally:
-        proc.terminate()
-        proc.wait()
+    with running(0) as url:
+        yield url

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,12 +17,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.stub_server import running
 from evaljobs.records import JobRecord, JobStatus
 from evaljobs.settings import get_settings
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 from runners.job import job_dir, run_job
 from runners.processes import spawn_runner
-from runners.vllm_server import _free_port
 from tests.support.eval_logs import logged_samples, scored_sample_ids
 
 LIMIT = 60
@@ -32,20 +30,8 @@ LIMIT = 60
 
 @pytest.fixture
 def slow_stub() -> Iterator[str]:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "bench.stub_server", "--port", str(port), "--service-time", "0.05"]
-    proc = subprocess.Popen([*cmd, "--served-model-name", "slowstub"])
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait()
+    with running(0.05, served_name="slowstub") as url:  # a name of its own: see conftest's `stub`
+        yield url.removesuffix("/v1")
 
 
 def _served(base: str) -> int:
