@@ -203,18 +203,22 @@ def test_cancel_a_running_job_stops_its_server(home: Path, embedded_model: Path)
 
 
 def test_a_job_over_two_shards_on_the_pool_scores_as_the_unsharded_job(
-    home: Path, embedded_model: Path
+    home: Path, embedded_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 15's acceptance: 2 shards through the local worker pool, each runner serving the
     embedded model on its own vLLM CPU server, against the same job unsharded: the same
-    per-sample scores, one result and one leaderboard row per benchmark."""
+    per-sample scores, one result and one leaderboard row per benchmark.
+
+    Two runners at a time, with 1 GiB of KV cache each: a vLLM CPU worker holds ~4.8 GB, and
+    with the session's shared server a third one got the OOM killer onto the shared one."""
     from inspect_ai.log import read_eval_log
 
     from runners.worker_pool import WorkerPool
 
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")  # the runners' servers inherit it
     settings = get_settings()
     registry = SqliteRegistry(settings.db_path)
-    pool = WorkerPool(registry, settings, size=3, poll_s=0.5)
+    pool = WorkerPool(registry, settings, size=2, poll_s=0.5)
     doc = {
         "project": "shards",
         "model": {"checkpoint": {"uri": str(embedded_model), "max_model_len": 1024}},
@@ -223,7 +227,7 @@ def test_a_job_over_two_shards_on_the_pool_scores_as_the_unsharded_job(
         "limit": 5,
     }
     ids = []
-    for shards in (None, 2):
+    for shards in (2, None):  # the shards first: they take the pool's two runners together
         job = submit_job(
             {**doc, **({"shards": shards} if shards else {})},
             trigger=Trigger(kind="cli"),
@@ -239,7 +243,7 @@ def test_a_job_over_two_shards_on_the_pool_scores_as_the_unsharded_job(
         ]
     finally:
         pool.stop()
-    one, sharded = (registry.get(i) for i in ids)
+    sharded, one = (registry.get(i) for i in ids)
     assert one.status is JobStatus.SUCCEEDED, one.error
     assert sharded.status is JobStatus.SUCCEEDED, sharded.error
     shards = [registry.get(i) for i in sharded.runtime.shards]
