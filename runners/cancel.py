@@ -9,10 +9,11 @@ import os
 import signal
 
 from evaljobs.records import JobStatus, this_host
+from evaljobs.settings import Settings, get_settings
 from evaljobs.stores import JobRegistry
 from runners.shards import complete
 
-__all__ = ["cancel_job"]
+__all__ = ["cancel_job", "complete_parent"]
 
 
 def _cancel_call(call_id: str) -> None:
@@ -30,18 +31,21 @@ def cancel_job(registry: JobRegistry, job_id: str) -> JobStatus:
         for shard_id in job.runtime.shards:
             if not registry.get(shard_id).status.terminal:
                 cancel_job(registry, shard_id)
-        _complete_parent(registry, job_id)
+        complete_parent(registry, job_id)
         return registry.get(job_id).status
     status = _cancel_one(registry, job_id)
     if job.shard is not None and status.terminal:
-        _complete_parent(registry, job.shard.parent)
+        complete_parent(registry, job.shard.parent)
     return status
 
 
-def _complete_parent(registry: JobRegistry, parent_id: str) -> None:
-    from evaljobs.settings import get_settings
-
-    complete(registry, get_settings(), parent_id, cancel=lambda shard_id: _cancel_one(registry, shard_id))
+def complete_parent(
+    registry: JobRegistry, parent_id: str, settings: Settings | None = None
+) -> JobStatus | None:
+    """`shards.complete` for a fanned-out job, stopping running shards this way when one failed
+    for good; the status it gave the job, or None."""
+    stop = lambda shard_id: _cancel_one(registry, shard_id)  # noqa: E731
+    return complete(registry, settings or get_settings(), parent_id, cancel=stop)
 
 
 def _cancel_one(registry: JobRegistry, job_id: str) -> JobStatus:

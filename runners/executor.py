@@ -18,7 +18,7 @@ from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
 from runners.cancel import cancel_job
 from runners.processes import spawn_runner
-from runners.shards import fan_out, shard_count
+from runners.shards import fan_out, fans_out
 
 __all__ = [
     "Executor",
@@ -97,7 +97,7 @@ def get_executor(settings: Settings, registry: JobRegistry, name: str | None = N
 
 def start_job(registry: JobRegistry, settings: Settings, executor: Executor, record: JobRecord) -> None:
     """Dispatch a recorded, queued job, or, when it fans out over several runners, its shards."""
-    if record.shard is None and shard_count(record.spec, settings) > 1:
+    if fans_out(record, settings):
         for shard_id in fan_out(registry, settings, record):  # [] when another dispatcher did it
             executor.dispatch(shard_id)
         return

@@ -28,10 +28,10 @@ from evaljobs.secrets import redact, ref_name, resolve
 from evaljobs.settings import Settings, get_settings
 from evaljobs.spec import JobSpec
 from evaljobs.stores import JobRegistry, open_registry, open_secret_store
-from runners.cancel import cancel_job
+from runners.cancel import complete_parent
 from runners.datasets_source import activate, mirror_revision, parse_source
 from runners.processes import runner_alive
-from runners.shards import complete, fan_out, shard_count
+from runners.shards import fan_out, fans_out
 from runners.shards import publish as publish_shard
 from runners.sinks import SinkContext, default_sinks, run_sinks
 
@@ -274,7 +274,7 @@ def run_job(
     settings = settings or get_settings()
     registry = registry or open_registry(settings)
     record: JobRecord = registry.get(job_id)
-    if record.shard is None and (record.runtime.shards or shard_count(record.spec, settings) > 1):
+    if fans_out(record, settings):
         for shard_id in fan_out(registry, settings, record):
             run_job(shard_id, registry, settings)
         return registry.get(job_id).status
@@ -284,7 +284,7 @@ def run_job(
     status = _run_claimed(record, claimed, registry, settings)
     if record.shard is not None and publish:
         publish_shard(registry, job_id)
-        complete(registry, settings, record.shard.parent, cancel=lambda i: cancel_job(registry, i))
+        complete_parent(registry, record.shard.parent, settings)
     return status
 
 
@@ -396,8 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     or `python -m runners.job --complete JOB_ID` to end a fanned-out job whose shards have ended."""
     args = argv if argv is not None else sys.argv[1:]
     if args[:1] == ["--complete"] and len(args) == 2:  # Modal's runner, once it committed a shard's logs
-        registry = open_registry(get_settings())
-        complete(registry, get_settings(), args[1], cancel=lambda i: cancel_job(registry, i))
+        complete_parent(open_registry(get_settings()), args[1])
         return 0
     flags = set(args[1:])
     if not args or not flags <= {"--rerun", "--no-publish"} or len(flags) != len(args[1:]):

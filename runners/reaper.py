@@ -19,9 +19,9 @@ from typing import Protocol
 from evaljobs.records import JobRecord, JobStatus
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
-from runners.cancel import cancel_job
+from runners.cancel import complete_parent
 from runners.executor import Executor, start_job
-from runners.shards import complete, publish, requeue
+from runners.shards import publish, requeue
 from runners.sinks import SinkContext, default_sinks, run_sinks
 
 __all__ = ["CallWatcher", "reap"]
@@ -91,6 +91,6 @@ def _shards(
                 call = shard.runtime.modal_call_id
                 if call and watcher.call_ended(call) is not None:
                     publish(registry, shard.id)
-        if complete(registry, settings, parent.id, cancel=lambda i: cancel_job(registry, i)):
+        if complete_parent(registry, parent.id, settings):
             touched.append(parent.id)
     return touched

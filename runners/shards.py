@@ -44,6 +44,7 @@ from evaljobs.stores import JobRegistry
 __all__ = [
     "complete",
     "fan_out",
+    "fans_out",
     "publish",
     "requeue",
     "shard_count",
@@ -63,6 +64,11 @@ def shard_count(spec: Any, settings: Settings) -> int:
         wanted = math.ceil(expected_samples(spec) / settings.samples_per_shard)
         return max(1, min(wanted, settings.max_shards))
     return 1
+
+
+def fans_out(record: JobRecord, settings: Settings) -> bool:
+    """Whether the job runs as shards rather than on one runner (a shard itself never does)."""
+    return record.shard is None and (bool(record.runtime.shards) or shard_count(record.spec, settings) > 1)
 
 
 def shard_job_id(parent: str, index: int) -> str:

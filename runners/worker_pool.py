@@ -18,7 +18,7 @@ from evaljobs.records import JobStatus
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
 from runners.processes import runner_alive, spawn_runner
-from runners.shards import fan_out, shard_count
+from runners.shards import fan_out, fans_out
 
 __all__ = ["WorkerPool"]
 
@@ -70,7 +70,7 @@ class WorkerPool:
         # a job that fans out is not run itself: its shards are queued in its place
         fanned_out = set()
         for job in waiting:
-            if job.shard is None and shard_count(job.spec, self.settings) > 1:
+            if fans_out(job, self.settings):
                 fanned_out.add(job.id)
                 if fan_out(self.registry, self.settings, job):
                     self._wake.set()
