@@ -124,12 +124,18 @@ class BenchmarkResult(BaseModel):
     """Prompt tokens used."""
     output_tokens: int = 0
     """Completion tokens used."""
+    grader_input_tokens: int = 0
+    """Prompt tokens of the grader (model-graded benchmarks); not in `input_tokens`."""
+    grader_output_tokens: int = 0
+    """Completion tokens of the grader; not in `output_tokens`."""
     wall_time_s: float | None = None
     """Seconds from the benchmark's start to its end."""
     model_server_s: float | None = None
     """Its share of the model server's time (by tokens; benchmarks share one server)."""
     cost_usd: float | None = None
     """Estimated cost of its share (see `JobRecord.accounting.rates`); None when unknown."""
+    grader_cost_usd: float | None = None
+    """Estimated cost of its grader tokens at the grader's prices; None when unknown or unused."""
     log_path: str | None = None
     """The inspect-ai eval log."""
     error: str | None = None
@@ -152,6 +158,10 @@ class Rates(BaseModel):
     """A million prompt tokens, for a hosted API."""
     output_per_mtok_usd: float | None = None
     """A million completion tokens, for a hosted API."""
+    grader_input_per_mtok_usd: float | None = None
+    """A million prompt tokens of the grader (`grader.pricing` of the job)."""
+    grader_output_per_mtok_usd: float | None = None
+    """A million completion tokens of the grader."""
     basis: str
     """Where the prices came from, for a person."""
 
@@ -168,8 +178,13 @@ class Accounting(BaseModel):
     model_server_startup_s: float | None
     """Of which loading the model until the server answered."""
     cost_usd: float | None
-    """Estimated; None when the prices are unknown."""
+    """Estimated, for the model under test; None when the prices are unknown."""
     rates: Rates
+    grader_input_tokens: int = 0
+    """The grader's prompt tokens (model-graded benchmarks), apart from the model's."""
+    grader_output_tokens: int = 0
+    grader_cost_usd: float | None = None
+    """The grader's tokens at `grader.pricing`; None when it has none (or no grader ran)."""
 
 
 class Preflight(BaseModel):

@@ -179,6 +179,8 @@ class GraderModel(_Strict):
     """API base URL of the grader."""
     api_key: SecretRef | None = None
     """The grader's API key, by reference."""
+    pricing: ApiPricing | None = None
+    """The grader's prices, for the cost estimate of its tokens (counted apart from the model's)."""
 
 
 class JobSecrets(_Strict):

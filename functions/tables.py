@@ -38,9 +38,13 @@ def results_table(job: JobRecord) -> Table:
     if acc := job.accounting:
         server = f", model server {acc.model_server_s:.0f}s" if acc.model_server_s is not None else ""
         cost = f"${acc.cost_usd:.4f}" if acc.cost_usd is not None else "unknown"
+        grader = ""
+        if acc.grader_input_tokens or acc.grader_output_tokens:
+            grader_cost = f"${acc.grader_cost_usd:.4f}" if acc.grader_cost_usd is not None else "cost unknown"
+            grader = f"; grader {acc.grader_input_tokens}/{acc.grader_output_tokens} tokens, {grader_cost}"
         table.caption = (
             f"job: {acc.input_tokens}/{acc.output_tokens} tokens, {acc.wall_time_s or 0:.0f}s{server}; "
-            f"estimated cost {cost} ({acc.rates.basis})"
+            f"estimated cost {cost} ({acc.rates.basis}){grader}"
         )
     return table
 

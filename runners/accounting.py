@@ -6,6 +6,10 @@ charged a share of it in proportion to the tokens it processed (prompt + complet
 cost of a served checkpoint is server time × the server's hourly rate; the cost of a hosted
 API is tokens × the per-million-token prices the job states (prices change and differ by
 contract, so none are built in: without them the cost is unknown, not zero).
+
+A model-graded benchmark also spends the grader's tokens (inspect-ai's `role_usage`); they are
+counted apart from the model's (they run elsewhere and are not the model's server time) and
+priced at the job's `grader.pricing` when it has one.
 """
 
 from __future__ import annotations
@@ -18,7 +22,22 @@ __all__ = ["account", "rates_for"]
 
 
 def rates_for(spec: JobSpec, settings: Settings) -> Rates:
-    """The job's prices: its API pricing, or the server's hourly rate from the settings."""
+    """The job's prices: its API pricing, or the server's hourly rate from the settings; and
+    the grader's, when the job prices it."""
+    rates = _model_rates(spec, settings)
+    grader = spec.grader.pricing if spec.grader else None
+    if grader is None:
+        return rates
+    return rates.model_copy(
+        update={
+            "grader_input_per_mtok_usd": grader.input_per_mtok_usd,
+            "grader_output_per_mtok_usd": grader.output_per_mtok_usd,
+            "basis": f"{rates.basis}; grader: grader.pricing of the job",
+        }
+    )
+
+
+def _model_rates(spec: JobSpec, settings: Settings) -> Rates:
     if spec.api is not None:
         pricing = spec.api.pricing
         if pricing is None:
@@ -47,6 +66,16 @@ def _cost(rates: Rates, server_s: float | None, input_tokens: int, output_tokens
     return (input_tokens * rates.input_per_mtok_usd + output_tokens * rates.output_per_mtok_usd) / 1e6
 
 
+def _grader_cost(rates: Rates, input_tokens: int, output_tokens: int) -> float | None:
+    """The grader's tokens at its prices; None without prices or without grader tokens."""
+    if not input_tokens and not output_tokens:
+        return None
+    if rates.grader_input_per_mtok_usd is None or rates.grader_output_per_mtok_usd is None:
+        return None
+    prices = (rates.grader_input_per_mtok_usd, rates.grader_output_per_mtok_usd)
+    return (input_tokens * prices[0] + output_tokens * prices[1]) / 1e6
+
+
 def account(
     results: list[BenchmarkResult],
     rates: Rates,
@@ -66,7 +95,11 @@ def account(
             used = result.input_tokens + result.output_tokens
             server_s = model_server_s * (used / total_tokens if total_tokens else 1 / len(results))
         cost = _cost(rates, server_s, result.input_tokens, result.output_tokens)
-        charged.append(result.model_copy(update={"model_server_s": server_s, "cost_usd": cost}))
+        grader = _grader_cost(rates, result.grader_input_tokens, result.grader_output_tokens)
+        update = {"model_server_s": server_s, "cost_usd": cost, "grader_cost_usd": grader}
+        charged.append(result.model_copy(update=update))
+    grader_in = sum(r.grader_input_tokens for r in results)
+    grader_out = sum(r.grader_output_tokens for r in results)
     totals = Accounting(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
@@ -75,5 +108,8 @@ def account(
         model_server_startup_s=model_server_startup_s,
         cost_usd=_cost(rates, model_server_s, input_tokens, output_tokens),
         rates=rates,
+        grader_input_tokens=grader_in,
+        grader_output_tokens=grader_out,
+        grader_cost_usd=_grader_cost(rates, grader_in, grader_out),
     )
     return charged, totals

@@ -283,8 +283,11 @@ def result_from_log(
                         stderr=float(stderr.value) if stderr is not None else None,
                     )
                 )
-    usage = log.stats.model_usage.values() if log.stats else []
-    input_tokens = sum(u.input_tokens for u in usage)
+    # Every model call is in model_usage; calls in a role (the grader) are also in role_usage.
+    usage = list(log.stats.model_usage.values()) if log.stats else []
+    roles = list(log.stats.role_usage.values()) if log.stats else []
+    grader_in, grader_out = sum(u.input_tokens for u in roles), sum(u.output_tokens for u in roles)
+    input_tokens = sum(u.input_tokens for u in usage) - grader_in
     primary = metrics[0].name if metrics else None
     if scoring == "loglikelihood":
         from runners.loglikelihood.formats import format_for
@@ -301,7 +304,9 @@ def result_from_log(
         samples_total=total,
         samples_completed=completed,
         input_tokens=input_tokens,
-        output_tokens=sum(u.output_tokens for u in usage),
+        output_tokens=sum(u.output_tokens for u in usage) - grader_out,
+        grader_input_tokens=grader_in,
+        grader_output_tokens=grader_out,
         wall_time_s=_seconds(log.stats.started_at, log.stats.completed_at) if log.stats else None,
         log_path=log.location,
         error=log.error.message if log.error else None,

@@ -23,7 +23,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -179,16 +179,21 @@ def merge_shard_logs(logs: Sequence[Any]) -> Any:
     merged.eval.dataset.sample_ids = ids
     merged.stats.started_at = min(log.stats.started_at for log in logs)
     merged.stats.completed_at = max(log.stats.completed_at for log in logs)
-    usage: dict[str, Any] = {}
-    for log in logs:
-        for name, used in log.stats.model_usage.items():
-            usage[name] = usage[name] + used if name in usage else used
-    merged.stats.model_usage = usage
+    merged.stats.model_usage = _summed(log.stats.model_usage for log in logs)
+    merged.stats.role_usage = _summed(log.stats.role_usage for log in logs)  # the grader's, apart
     unfinished = next((log for log in logs if log.status != "success"), None)
     merged.status = unfinished.status if unfinished else "success"
     merged.error = unfinished.error if unfinished else None
     recompute_metrics(merged)
     return merged
+
+
+def _summed(usages: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {}
+    for usage in usages:
+        for name, used in usage.items():
+            total[name] = total[name] + used if name in total else used
+    return total
 
 
 def _child(payload: dict[str, Any]) -> int:

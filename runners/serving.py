@@ -18,20 +18,24 @@ from evaljobs.settings import Settings
 from evaljobs.spec import CheckpointModel
 from evaljobs.stores import JobRegistry
 from runners.checkpoint import DEFAULT_CHAT_TEMPLATE, Preflight, preflight, resolve_checkpoint
+from runners.embedded_model import EMBEDDED_MODEL_NAME, EMBEDDED_MODELS
 from runners.gpu_plan import plan_gpus, tensor_parallel_fallback
 from runners.vllm_server import ServerInfo, ServerOptions, build_command, requests_served, serve
 
 __all__ = ["embedded_server_options", "served_checkpoint"]
 
 
-def embedded_server_options(model_path: Path, max_model_len: int = 1024) -> ServerOptions:
-    """How the tests and the benchmarks serve the embedded Gemma 3 270M (a base model: default template)."""
+def embedded_server_options(
+    model_path: Path, max_model_len: int = 1024, *, name: str = EMBEDDED_MODEL_NAME
+) -> ServerOptions:
+    """How the tests and the benchmarks serve embedded model `name`: a base model with the plain
+    default template, a chat model with its own."""
     return ServerOptions(
         model_path=model_path,
-        served_name="gemma-3-270m",
+        served_name=name,
         max_model_len=max_model_len,
         dtype="bfloat16",
-        chat_template=DEFAULT_CHAT_TEMPLATE,
+        chat_template=None if EMBEDDED_MODELS[name].chat else DEFAULT_CHAT_TEMPLATE,
     )
 
 

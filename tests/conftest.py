@@ -48,6 +48,15 @@ def embedded_model() -> Path:
     return prepare_embedded_model(REPO / ".evaljobs" / "models" / EMBEDDED_MODEL_NAME)
 
 
+@pytest.fixture(scope="session")
+def instruct_model() -> Path:
+    """The embedded SmolLM2 135M Instruct checkpoint (built once, cached in the repo's .evaljobs)."""
+    from runners.embedded_model import INSTRUCT_MODEL_NAME, prepare_embedded_model
+
+    folder = REPO / ".evaljobs" / "models" / INSTRUCT_MODEL_NAME
+    return prepare_embedded_model(folder, name=INSTRUCT_MODEL_NAME)
+
+
 def write_checkpoint(
     folder: Path, *, layers: int = 2, weights_bytes: int = 1024, config: dict | None = None
 ) -> Path:

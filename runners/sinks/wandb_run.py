@@ -43,6 +43,9 @@ def summary_of(results: list[BenchmarkResult], accounting: Accounting | None = N
         summary[f"{result.benchmark}/samples"] = result.samples_completed
         summary[f"{result.benchmark}/input_tokens"] = result.input_tokens
         summary[f"{result.benchmark}/output_tokens"] = result.output_tokens
+        if result.grader_input_tokens or result.grader_output_tokens:
+            summary[f"{result.benchmark}/grader_input_tokens"] = result.grader_input_tokens
+            summary[f"{result.benchmark}/grader_output_tokens"] = result.grader_output_tokens
         for key in ("wall_time_s", "model_server_s", "cost_usd"):
             if (value := getattr(result, key)) is not None:
                 summary[f"{result.benchmark}/{key}"] = value
