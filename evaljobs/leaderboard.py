@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from evaljobs.records import JobRecord, JobStatus
 from evaljobs.stores import JobRegistry
 
-__all__ = ["LeaderboardRow", "leaderboard_rows", "to_csv", "to_jsonl"]
+__all__ = ["LeaderboardRow", "Standing", "leaderboard_rows", "standings", "to_csv", "to_jsonl"]
 
 Z95 = 1.959963984540054
 
@@ -104,6 +104,36 @@ def leaderboard_rows(
         rows.extend(_rows_of(job))
     rows.sort(key=lambda r: (r.benchmark, -(r.value if r.value is not None else float("-inf"))))
     return rows
+
+
+class Standing(BaseModel):
+    """One benchmark (scored one way, by one metric) and each model's latest result on it."""
+
+    benchmark: str
+    scoring: str
+    metric: str | None
+    by_model: dict[str, LeaderboardRow]
+
+
+def standings(rows: list[LeaderboardRow]) -> tuple[list[str], list[Standing]]:
+    """The models side by side: for each benchmark, scoring and metric, each model's row from
+    its latest finished job with a value. Models in order of first appearance by name; rows
+    of the same benchmark scored differently (log-likelihood vs generation) stay apart."""
+    latest: dict[tuple[str, str, str | None], dict[str, LeaderboardRow]] = {}
+    for row in rows:
+        if row.value is None or row.status != "success":
+            continue
+        cell = latest.setdefault((row.benchmark, row.scoring, row.metric), {})
+        seen = cell.get(row.model)
+        when = row.finished_at or datetime.min
+        if seen is None or when > (seen.finished_at or datetime.min):
+            cell[row.model] = row
+    models = sorted({model for cell in latest.values() for model in cell})
+    table = [
+        Standing(benchmark=b, scoring=sc, metric=m, by_model=cell)
+        for (b, sc, m), cell in sorted(latest.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2] or ""))
+    ]
+    return models, table
 
 
 def _flat(row: LeaderboardRow) -> dict[str, Any]:

@@ -7,14 +7,21 @@ from collections.abc import Sequence
 from rich.table import Table
 
 from evaljobs.catalog import CatalogEntry
-from evaljobs.leaderboard import LeaderboardRow
+from evaljobs.leaderboard import LeaderboardRow, Standing
 from evaljobs.records import BenchmarkComparison, JobRecord
 
-__all__ = ["catalog_table", "comparison_table", "jobs_table", "leaderboard_table", "results_table"]
+__all__ = [
+    "catalog_table",
+    "comparison_table",
+    "jobs_table",
+    "leaderboard_table",
+    "results_table",
+    "standings_table",
+]
 
 
-def _number(value: float | None) -> str:
-    return "-" if value is None else f"{value:.4f}"
+def _number(value: float | None, digits: int = 4) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def results_table(job: JobRecord) -> Table:
@@ -89,21 +96,57 @@ def catalog_table(entries: Sequence[CatalogEntry]) -> Table:
 
 
 def leaderboard_table(project: str, rows: Sequence[LeaderboardRow]) -> Table:
-    """A project's leaderboard: one row per benchmark per job, with its 95% interval."""
-    table = Table(title=f"leaderboard · {project} · {len(rows)} rows")
-    for col in ("benchmark", "model", "job", "metric", "value", "95% CI", "n", "finished"):
-        table.add_column(col, no_wrap=col in ("benchmark", "job", "value", "95% CI"))
+    """Every benchmark of every job of a project, with its 95% interval (`leaderboard --jobs`).
+
+    Two lines a row (model over job, value over interval) keep it whole in 80 columns."""
+    table = Table(title=f"leaderboard · {project} · {len(rows)} rows", title_justify="left")
+    table.add_column("benchmark", overflow="fold")
+    table.add_column("model / job", overflow="fold")
+    table.add_column("metric", overflow="fold")
+    table.add_column("value (n) / 95% CI", justify="right", no_wrap=True)
     for r in rows:
-        ci = (
-            f"[{r.ci95_low:.3f}, {r.ci95_high:.3f}]"
-            if r.ci95_low is not None and r.ci95_high is not None
-            else "-"
-        )
-        value = f"{r.value:.4f}" if r.value is not None else "-"
-        when = f"{r.finished_at:%Y-%m-%d %H:%M}" if r.finished_at else "-"
-        metric = (r.metric or "-").rsplit("/", 1)[-1]
-        table.add_row(r.benchmark, r.model, r.job_id, metric, value, ci, str(r.samples), when)
+        value = f"{_number(r.value, 3)} ({r.samples})\n{_ci(r)}"
+        table.add_row(r.benchmark, f"{r.model}\n{r.job_id}", _metric_label(r.metric, r.scoring), value)
     return table
+
+
+def standings_table(project: str, models: Sequence[str], standings: Sequence[Standing]) -> Table:
+    """The models side by side: a row per benchmark, a column per model with its latest score
+    and the 95% interval's half-width (`value ±h`), its sample count below."""
+    table = Table(title=f"leaderboard · {project} · {len(models)} model(s)", title_justify="left")
+    table.add_column("benchmark", overflow="fold")
+    table.add_column("metric", overflow="fold")
+    for model in models:
+        table.add_column(model, justify="right", overflow="fold", min_width=12)
+    for row in standings:
+        cells = []
+        for model in models:
+            found = row.by_model.get(model)
+            cells.append(_score_cell(found) if found else "-")
+        table.add_row(row.benchmark, _metric_label(row.metric, row.scoring), *cells)
+    table.caption = "value ±95% half-width (samples); each model's latest job"
+    return table
+
+
+def _metric_label(metric: str | None, scoring: str) -> str:
+    """`acc_norm (LL)` for log-likelihood scoring (the scorer names the metric), else the metric."""
+    if not metric:
+        return "-"
+    scorer, _, name = metric.rpartition("/")
+    return f"{scorer or name} (LL)" if scoring == "loglikelihood" else name
+
+
+def _ci(r: LeaderboardRow) -> str:
+    if r.ci95_low is None or r.ci95_high is None:
+        return "-"
+    return f"[{r.ci95_low:.3f}, {r.ci95_high:.3f}]"
+
+
+def _score_cell(r: LeaderboardRow) -> str:
+    if r.value is None:
+        return "-"
+    half = f" ±{(r.ci95_high - r.value):.3f}" if r.ci95_high is not None else ""
+    return f"{r.value:.3f}{half}\n({r.samples})"
 
 
 def comparison_table(

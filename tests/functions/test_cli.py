@@ -51,7 +51,7 @@ def test_leaderboard_prints_and_exports(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "rows.csv"
     result = runner.invoke(app, ["leaderboard", "--project", "demo", "--export", str(out)])
     assert result.exit_code == 0, result.output
-    assert "boolq" in result.stdout and "0.7000" in result.stdout
+    assert "boolq" in result.stdout and "0.700 ±0.294" in result.stdout
     assert out.read_text().splitlines()[1].startswith("local,demo,job-1")
     exported = runner.invoke(app, ["export-config", "job-1"])
     assert exported.exit_code == 0
@@ -182,3 +182,66 @@ def test_the_console_script_reports_errors_the_same_way(home: Path, tmp_path: Pa
         and "not valid YAML" in invalid.stderr
     )
     assert "Traceback" not in missing.stderr + invalid.stderr
+
+
+def _finished_job(registry: SqliteRegistry, job_id: str, model: str, scores: dict[str, float]) -> None:
+    spec = JobSpec.model_validate(
+        {"project": "demo", "model": {"checkpoint": {"uri": f"/m/{model}"}}, "benchmarks": list(scores)}
+    )
+    registry.create(JobRecord(id=job_id, entity="local", project="demo", model=model, spec=spec))
+    registry.transition(job_id, JobStatus.RUNNING)
+    results = [
+        BenchmarkResult(
+            benchmark=name,
+            task=f"inspect_evals/{name}",
+            status="success",
+            scoring="loglikelihood" if name != "gsm8k" else "generate",
+            samples_completed=25,
+            metrics=[
+                MetricValue(
+                    name="acc_norm/accuracy" if name != "gsm8k" else "match/accuracy", value=v, stderr=0.1
+                )
+            ],
+            primary_metric="acc_norm/accuracy" if name != "gsm8k" else "match/accuracy",
+        )
+        for name, v in scores.items()
+    ]
+    registry.finish(job_id, JobStatus.SUCCEEDED, results, None)
+
+
+def test_leaderboard_puts_models_side_by_side_whole_in_80_columns(home: Path) -> None:
+    """Before: one table of 8 columns per job row, whose model and time columns were cut to `mo…`."""
+    registry = SqliteRegistry(get_settings().db_path)
+    _finished_job(registry, "job-000000000001", "gemma-3-270m", {"arc_easy": 0.48, "hellaswag": 0.36})
+    _finished_job(registry, "job-000000000002", "smollm2-135m-instruct", {"arc_easy": 0.44, "gsm8k": 0.04})
+    _finished_job(
+        registry, "job-000000000003", "gemma-3-270m", {"arc_easy": 0.52, "hellaswag": 0.40}
+    )  # latest
+
+    side = runner.invoke(app, ["leaderboard", "--project", "demo"])
+    assert side.exit_code == 0, side.output
+    lines = side.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80 and "…" not in side.stdout
+    row = next(line for line in lines if "arc_easy" in line)
+    assert "0.520 ±0.196" in row and "0.440 ±0.196" in row  # each model's latest, one row
+    assert "0.480" not in side.stdout  # the older gemma job is not a standing
+    assert "gsm8k" in side.stdout and "acc_norm (LL)" in side.stdout
+    assert "smollm2-135m-instruct" in side.stdout  # a model's column is as wide as its name
+
+    every = runner.invoke(app, ["leaderboard", "--project", "demo", "--jobs"])
+    assert every.exit_code == 0, every.output
+    assert max(len(line) for line in every.stdout.splitlines()) <= 80 and "…" not in every.stdout
+    assert every.stdout.count("arc_easy") == 3 and "[0.324, 0.716]" in every.stdout
+    for name in ("job-000000000001", "job-000000000002", "job-000000000003", "smollm2-135m-instruct"):
+        assert name in every.stdout
+
+
+def test_compare_last_takes_the_project_s_latest_job_against_its_baseline(home: Path) -> None:
+    registry = SqliteRegistry(get_settings().db_path)
+    _finished_job(registry, "job-000000000001", "gemma-3-270m", {"arc_easy": 0.48})
+    _finished_job(registry, "job-000000000002", "smollm2-135m-instruct", {"arc_easy": 0.44})
+    result = runner.invoke(app, ["compare", "--last", "demo", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "job-000000000002 vs job-000000000001" in runner.invoke(app, ["compare", "--last", "demo"]).stdout
+    missing = runner.invoke(app, ["compare", "--last", "nothing-here"])
+    assert missing.exit_code != 0 and "no succeeded job" in missing.output
