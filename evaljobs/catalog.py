@@ -8,6 +8,7 @@ unavailable, never crashed on.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
@@ -95,6 +96,27 @@ def inspect_evals_version() -> str | None:
         return None
 
 
+def _missing_extra(extra: str) -> list[str]:
+    """The distributions of inspect_evals' pip extra `extra` that are not installed."""
+    from importlib.metadata import PackageNotFoundError, requires, version
+
+    try:
+        wanted = requires("inspect_evals") or []
+    except PackageNotFoundError:
+        return []
+    missing = []
+    for line in wanted:
+        name, _, marker = line.partition(";")
+        if f'extra == "{extra}"' not in marker.replace("'", '"'):
+            continue
+        dist = re.split(r"[\s<>=!~\[@(]", name.strip(), maxsplit=1)[0]
+        try:
+            version(dist)
+        except PackageNotFoundError:
+            missing.append(dist)
+    return missing
+
+
 def load_catalog() -> dict[str, CatalogEntry]:
     """Build the catalog from the overlay and the installed inspect_evals."""
     overlay = yaml.safe_load(resources.files("evaljobs").joinpath("data/catalog.yaml").read_text())
@@ -106,6 +128,7 @@ def load_catalog() -> dict[str, CatalogEntry]:
         flags = {**defaults, **(notes or {})}
         offline = bool(flags.pop("offline"))
         loglikelihood = bool(flags.pop("loglikelihood"))
+        extras_unused = bool(flags.pop("extras_unused", False))
         if bench_id not in installed:
             entries[bench_id] = CatalogEntry(
                 id=bench_id,
@@ -120,10 +143,18 @@ def load_catalog() -> dict[str, CatalogEntry]:
         doc, task = installed[bench_id]
         meta = doc.get("metadata") or {}
         requires = meta.get("requires") or {}
+        # a task whose pip extra is missing fails when it starts; say so here, before a job is queued
+        missing = _missing_extra(doc["dependency"]) if doc.get("dependency") and not extras_unused else []
         entries[bench_id] = CatalogEntry(
             id=bench_id,
             task=f"inspect_evals/{bench_id}",
-            available=True,
+            available=not missing,
+            reason=(
+                f"it needs inspect_evals[{doc['dependency']}]: {', '.join(missing)}"
+                f" {'is' if len(missing) == 1 else 'are'} not installed"
+                if missing
+                else None
+            ),
             title=doc.get("title", ""),
             category=doc.get("group", ""),
             description=" ".join(str(doc.get("description", "")).split()),
