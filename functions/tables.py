@@ -26,21 +26,23 @@ def _number(value: float | None, digits: int = 4) -> str:
 
 def results_table(job: JobRecord) -> Table:
     """A job's results, one row per benchmark, its totals and estimated cost in the caption."""
-    table = Table(title=f"{job.id} · {job.model} · {job.status.value}")
-    columns = ("benchmark", "metric", "value", "± stderr", "samples", "tokens in/out", "time", "cost $")
-    for col in columns:
-        table.add_column(col, justify="right" if col not in ("benchmark", "metric") else "left")
-    for r in job.results:
+    table = Table(title=f"{job.id} · {job.model} · {job.status.value}", title_justify="left")
+    table.add_column("benchmark / metric", overflow="fold")
+    for col in ("value ± stderr", "samples", "tokens in / out", "time / cost $"):
+        table.add_column(col, justify="right", overflow="fold")
+    for r in job.results:  # two lines a row, so it stays whole in 80 columns
         p = r.primary()
+        value = f"{p.value:.4f}" if p else "-"
+        stderr = f" ±{p.stderr:.4f}" if p and p.stderr is not None else ""
+        grader = f"\ngrader {r.grader_input_tokens}/{r.grader_output_tokens}" if r.grader_input_tokens else ""
+        time = f"{r.wall_time_s:.0f}s" if r.wall_time_s is not None else "-"
+        cost = f"{r.cost_usd:.4f}" if r.cost_usd is not None else "-"
         table.add_row(
-            r.benchmark,
-            p.name.rsplit("/", 1)[-1] if p else "-",
-            f"{p.value:.4f}" if p else "-",
-            f"{p.stderr:.4f}" if p and p.stderr is not None else "-",
+            f"{r.benchmark}\n{_metric_label(p.name if p else None, r.scoring)}",
+            value + stderr,
             f"{r.samples_completed}/{r.samples_total}",
-            f"{r.input_tokens}/{r.output_tokens}",
-            f"{r.wall_time_s:.0f}s" if r.wall_time_s is not None else "-",
-            f"{r.cost_usd:.4f}" if r.cost_usd is not None else "-",
+            f"{r.input_tokens}\n{r.output_tokens}{grader}",
+            f"{time}\n{cost}",
         )
     if acc := job.accounting:
         server = f", model server {acc.model_server_s:.0f}s" if acc.model_server_s is not None else ""
@@ -133,7 +135,9 @@ def _metric_label(metric: str | None, scoring: str) -> str:
     if not metric:
         return "-"
     scorer, _, name = metric.rpartition("/")
-    return f"{scorer or name} (LL)" if scoring == "loglikelihood" else name
+    if scoring == "loglikelihood":
+        return f"{scorer or name} (LL)"
+    return f"{scorer} {name}" if name == "mean" and scorer else name  # `f1 mean`, not `mean`
 
 
 def _ci(r: LeaderboardRow) -> str:

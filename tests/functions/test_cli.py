@@ -1,3 +1,4 @@
+import io
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -234,6 +235,16 @@ def test_leaderboard_puts_models_side_by_side_whole_in_80_columns(home: Path) ->
     assert every.stdout.count("arc_easy") == 3 and "[0.324, 0.716]" in every.stdout
     for name in ("job-000000000001", "job-000000000002", "job-000000000003", "smollm2-135m-instruct"):
         assert name in every.stdout
+
+    from rich.console import Console
+
+    from functions.tables import results_table
+
+    console = Console(width=80, record=True, file=io.StringIO())  # what `evaljobs run` prints at the end
+    console.print(results_table(registry.get("job-000000000002")))
+    shown = console.export_text()
+    assert max(len(line) for line in shown.splitlines()) <= 80 and "…" not in shown
+    assert "gsm8k" in shown and "0.4400 ±0.1000" in shown and "match" not in shown
 
 
 def test_compare_last_takes_the_project_s_latest_job_against_its_baseline(home: Path) -> None:
