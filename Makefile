@@ -11,10 +11,16 @@ export INSPECT_EVALS_CACHE_DIR ?= $(abspath .evaljobs/inspect_evals_cache)
 install:
 	bash infra/local/install.sh
 
+# The quickstart's servers skip vLLM's torch.compile (--enforce-eager): on 2 CPU cores that
+# compile is most of a cold start (measured: 209 s against 64 s for SmolLM2), paid once per
+# model, while eager decoding of these small models is not the slow part.
+quickstart: export EVALJOBS_VLLM_EXTRA_ARGS ?= --enforce-eager
 quickstart: install
 	$(VENV)/evaljobs prepare-model
 	$(VENV)/evaljobs run examples/quickstart.yaml
+	$(VENV)/evaljobs run examples/quickstart-instruct.yaml
 	$(VENV)/evaljobs leaderboard --project demo
+	$(VENV)/evaljobs compare --last demo
 
 # Debian's Chromium for the web UI's browser test (Playwright drives it; no browser download).
 browser:

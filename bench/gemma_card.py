@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 from pathlib import Path
 
+from bench.two_models import run_inline
 from evaljobs.leaderboard import Z95
-from evaljobs.records import JobStatus, Trigger
 from evaljobs.settings import Settings
 from evaljobs.stores.sqlite_registry import SqliteRegistry
-from functions.submit import submit_job
 from runners.embedded_model import EMBEDDED_MODEL_NAME, prepare_embedded_model
-from runners.job import run_job
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,19 +50,7 @@ def main() -> None:
     if args.limit:
         doc["limit"] = args.limit
     registry = SqliteRegistry(settings.db_path)
-    ids: list[str] = []
-
-    class Later:
-        def dispatch(self, job_id: str) -> None:
-            ids.append(job_id)
-
-    start = time.perf_counter()
-    submit_job(doc, trigger=Trigger(kind="cli"), registry=registry, executor=Later(), settings=settings)
-    status = run_job(ids[0], registry, settings)
-    minutes = (time.perf_counter() - start) / 60
-    job = registry.get(ids[0])
-    if status is not JobStatus.SUCCEEDED:
-        raise SystemExit(f"job {job.id} {status.value}: {job.error}")
+    job, minutes = run_inline(doc, registry, settings)
     limit = f" --limit {args.limit}" if args.limit else ""
     limit += f" --limit-hellaswag {args.limit_hellaswag}" if args.limit_hellaswag else ""
     limit += f" --benchmarks {args.benchmarks}" if names != list(CARD) else ""

@@ -78,6 +78,8 @@ class ServerOptions:
     extra_args: str = ""
     cache_dir: Path | None = None
     """The server's VLLM_CACHE_ROOT, where vLLM keeps its torch.compile cache; None keeps vLLM's."""
+    cpu_kv_cache_gib: int | None = None
+    """KV cache of a CPU server (VLLM_CPU_KVCACHE_SPACE); None: the environment's, else 2 GiB."""
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,8 @@ def _server_env(options: ServerOptions) -> dict[str, str]:
         options.cache_dir.mkdir(parents=True, exist_ok=True)
         env["VLLM_CACHE_ROOT"] = str(options.cache_dir)
     if is_cpu_build():
+        if options.cpu_kv_cache_gib is not None:
+            env["VLLM_CPU_KVCACHE_SPACE"] = str(options.cpu_kv_cache_gib)
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
         env.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
     return env

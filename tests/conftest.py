@@ -78,6 +78,21 @@ def write_checkpoint(
 
 
 @pytest.fixture(scope="session")
+def instruct_server(instruct_model: Path) -> Iterator[object]:
+    """A real vLLM CPU server with the instruct model (its own chat template, tool calling off),
+    shared by the tests that need a chat model; 1 GiB of KV cache keeps it small beside `server`."""
+    import dataclasses
+
+    from runners.embedded_model import INSTRUCT_MODEL_NAME
+    from runners.serving import embedded_server_options
+    from runners.vllm_server import serve
+
+    options = embedded_server_options(instruct_model, 4096, name=INSTRUCT_MODEL_NAME)
+    with serve(dataclasses.replace(options, cpu_kv_cache_gib=1), log=lambda _: None, timeout_s=900) as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
 def server(embedded_model: Path) -> Iterator[object]:
     """One real vLLM CPU server with the embedded model, shared by the tests that need it."""
     from runners.serving import embedded_server_options

@@ -1,9 +1,10 @@
 """The web UI in headless Chromium (Debian's), over `evaljobs serve`'s app on a real port.
 
-Two real jobs (the embedded model on ARC-Easy and BoolQ, log-likelihood scoring, against the
-shared vLLM CPU server) fill a project; the browser signs in with a token, sorts, filters,
-groups, chooses and pins columns, exports (compared with the API's own export), runs the
-copied Python snippet, opens a job with its samples and compares the two jobs.
+Two real jobs (the embedded Gemma, then the embedded SmolLM2 Instruct, on the same ARC-Easy
+and BoolQ samples by log-likelihood, each against its shared vLLM CPU server) fill a project;
+the browser signs in with a token, sorts, filters, groups, chooses and pins columns, exports
+(compared with the API's own export), runs the copied Python snippet, opens a job with its
+samples and compares the two models.
 
 `EVALJOBS_SCREENSHOTS=docs/ui pytest tests/functions/test_web_ui.py` also writes the pages'
 screenshots for the docs.
@@ -71,8 +72,11 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture
-def site(home: Path, server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Any]]:
-    """The app on a port, a token, and two finished jobs of project `ui` (the second a re-run)."""
+def site(
+    home: Path, server: Any, instruct_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, Any]]:
+    """The app on a port, a token, and two finished jobs of project `ui`: the embedded Gemma,
+    then the embedded SmolLM2 Instruct on the same samples (two models to compare)."""
     monkeypatch.setenv(
         "EVALJOBS_EXECUTOR", "local"
     )  # runner subprocesses (Playwright owns this thread's loop)
@@ -95,13 +99,14 @@ def site(home: Path, server: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[d
             {"id": "arc_easy", "scoring": "loglikelihood"},
             {"id": "boolq", "scoring": "loglikelihood"},
         ],
-        "limit": 12,
+        "limit": 24,
     }
     executor = get_executor(settings, registry)
     jobs = []
-    for i in range(2):
+    for i, served in enumerate((server, instruct_server)):
+        api = {"model": f"openai-api/vllm/{served.model}", "base_url": served.base_url}
         job = submit_job(
-            doc,
+            {**doc, "name": served.model, "model": {"api": {**doc["model"]["api"], **api}}},
             trigger=Trigger(kind="cli", detail={"n": i}),
             registry=registry,
             executor=executor,
@@ -224,7 +229,7 @@ def test_leaderboard_job_and_compare_pages_in_chromium(browser: Any, site: dict[
     first = page.locator("#samples .sample").first
     assert first.locator("pre[data-field=output]").inner_text() not in ("", "(empty)")
     assert first.locator("pre[data-field=target]").inner_text()
-    assert "1–10 of 12" in page.locator("#samples").inner_text()
+    assert "1–10 of 24" in page.locator("#samples").inner_text()
     for sample in page.locator("#samples .sample").all():  # the output shown is the primary metric's pick
         output = sample.locator("pre[data-field=output]").inner_text()
         target = sample.locator("pre[data-field=target]").inner_text()
@@ -234,11 +239,12 @@ def test_leaderboard_job_and_compare_pages_in_chromium(browser: Any, site: dict[
     _shot(page, "job")
     page.get_by_role("button", name="Next ›").click()
     # a selector, not wait_for_function: the page's CSP forbids the eval that one would need
-    page.wait_for_selector("#samples:has-text('11–12 of 12')")
+    page.wait_for_selector("#samples:has-text('11–20 of 24')")
     assert "tasks:" in page.locator("#config").inner_text()
     assert f"job {job_a}" in page.locator("#log").inner_text()
 
-    # compare: the two runs, bars with intervals, and the paired verdict (a re-run: no change)
+    # compare: the two models, bars with intervals, and the paired verdicts, as the API gives them
+    # and as their intervals say (regression below −threshold, improvement above, else no change)
     page.goto(f"{url}/ui/#/leaderboard/local/ui")
     page.wait_for_selector("#view tbody tr")
     page.check(f"tr[data-job={job_a}][data-benchmark=boolq] input[type=checkbox]")
@@ -247,7 +253,11 @@ def test_leaderboard_job_and_compare_pages_in_chromium(browser: Any, site: dict[
     page.wait_for_selector("#comparison tbody tr")
     assert page.locator("#compare-plot rect[data-job]").count() == 4
     verdicts = page.locator("#comparison td[data-verdict]").all_inner_texts()
-    assert verdicts == ["no change", "no change"]
+    compared = api.get("/compare", params={"a": job_a, "b": job_b}).json()["benchmarks"]
+    assert verdicts == [c["verdict"] for c in compared]
+    for c in compared:
+        low, high, t = c["ci95_low"], c["ci95_high"], c["threshold"]
+        assert c["verdict"] == ("regression" if high < -t else "improvement" if low > t else "no change")
     assert page.locator("#comparison tbody tr").count() == 2
     _shot(page, "compare")
     assert errors == []

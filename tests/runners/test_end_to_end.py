@@ -13,17 +13,10 @@ from evaljobs.stores.sqlite_registry import SqliteRegistry
 from evaljobs.wandb_config import from_wandb_config
 from functions.submit import submit_job
 from runners.job import run_job
+from tests.support.jobs import Deferred
 from tests.support.wandb_log import read_offline_run
 
 pytestmark = pytest.mark.vllm
-
-
-class Deferred:
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-
-    def dispatch(self, job_id: str) -> None:
-        self.ids.append(job_id)
 
 
 def submit(doc: dict, registry: SqliteRegistry) -> str:

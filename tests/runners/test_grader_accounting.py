@@ -17,18 +17,9 @@ from evaljobs.settings import get_settings
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 from functions.submit import submit_job
 from runners.job import run_job
+from tests.support.jobs import Deferred
 
 LIMIT = 4
-
-
-class Deferred:
-    """An executor that only remembers: the test runs the job itself."""
-
-    def __init__(self) -> None:
-        self.ids: list[str] = []
-
-    def dispatch(self, job_id: str) -> None:
-        self.ids.append(job_id)
 
 
 def test_grader_tokens_are_counted_apart_and_priced_at_the_grader_s_prices(home: Path, stub: str) -> None:

@@ -8,7 +8,6 @@ keys, accounting), not its scores.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,24 +24,16 @@ from runners.job import run_job
 from runners.vllm_server import API_KEY, ServerInfo
 
 pytestmark = pytest.mark.vllm
-
-
-@pytest.fixture(scope="module")
-def instruct_server(instruct_model: Path) -> Iterator[ServerInfo]:
-    """The instruct model served as an OpenAI-compatible endpoint (its own chat template, tool
-    calling off), for this module only: it holds a few GB while it runs."""
-    from runners.serving import embedded_server_options
-    from runners.vllm_server import serve
-
-    options = embedded_server_options(instruct_model, 4096, name=INSTRUCT_MODEL_NAME)
-    assert options.chat_template is None and not options.tool_calling
-    with serve(options, log=lambda _: None, timeout_s=900) as info:
-        yield info
+LIMIT = 3
 
 
 def test_a_chat_prompt_round_trips_through_the_chat_endpoint(
     instruct_server: ServerInfo, instruct_model: Path
 ) -> None:
+    from runners.serving import embedded_server_options
+
+    options = embedded_server_options(instruct_model, name=INSTRUCT_MODEL_NAME)
+    assert options.chat_template is None and not options.tool_calling  # its own template, no tools
     from transformers import AutoTokenizer
 
     messages = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
@@ -87,18 +78,23 @@ def test_generation_and_model_graded_benchmarks_on_the_hosted_path_with_a_local_
             "project": "instruct",
             "model": {"api": {"model": f"openai-api/local/{instruct_server.model}", **endpoint}},
             "grader": {"model": f"openai-api/grader/{instruct_server.model}", **endpoint},
-            "benchmarks": [
-                {"id": "gsm8k", "args": {"fewshot": 0}},  # generation, scored by matching the number
-                {"id": "arc_easy", "scoring": "generate"},  # a chat model answers the letter itself
+            "benchmarks": [  # every generation-scored benchmark the offline mirror holds
+                {"id": "gsm8k", "args": {"fewshot": 0}},  # the number at the end of the answer
+                "mgsm",
+                "squad",  # F1 against the reference answers
+                "pubmedqa",
+                "medqa",
+                {"id": "commonsense_qa", "scoring": "generate"},  # the model answers the letter itself
+                {"id": "arc_easy", "scoring": "generate"},
                 {"id": "simpleqa", "args": {"scorer": "original"}},  # model-graded: A/B/C from the grader
             ],
-            "limit": 3,
+            "limit": LIMIT,
             "generation": {"temperature": 0, "max_tokens": 160},
         }
     )
     by_id = {r.benchmark: r for r in job.results}
     for result in job.results:
-        assert result.status == "success" and result.samples_completed == 3, result
+        assert result.status == "success" and result.samples_completed == LIMIT, result
         assert result.scoring == "generate" and result.input_tokens > 0 and result.output_tokens > 0
     # a real chat model wrote real answers, and they ended on its own turn end
     gsm8k = read_eval_log(by_id["gsm8k"].log_path)
@@ -109,7 +105,7 @@ def test_generation_and_model_graded_benchmarks_on_the_hosted_path_with_a_local_
     graded = read_eval_log(by_id["simpleqa"].log_path)
     events = [e for s in graded.samples or [] for e in s.events if e.event == "model"]
     grader_calls = [e for e in events if e.role == "grader"]
-    assert len(grader_calls) == 3 and all(e.model.endswith(instruct_server.model) for e in grader_calls)
+    assert len(grader_calls) == LIMIT and all(e.model.endswith(instruct_server.model) for e in grader_calls)
     assert by_id["simpleqa"].grader_input_tokens > 0 and by_id["simpleqa"].grader_output_tokens > 0
     assert by_id["gsm8k"].grader_input_tokens == 0
     assert job.accounting.grader_input_tokens == by_id["simpleqa"].grader_input_tokens
