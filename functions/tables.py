@@ -157,19 +157,15 @@ def comparison_table(
     candidate: str, baseline: str, threshold: float, rows: Sequence[BenchmarkComparison]
 ) -> Table:
     """B (`candidate`) against A (`baseline`) per benchmark: the paired difference and a verdict."""
-    table = Table(title=f"{candidate} vs {baseline} (threshold {threshold})")
-    for col in ("benchmark", "metric", "n", "A", "B", "B − A", "95% CI", "verdict"):
-        table.add_column(col, no_wrap=col in ("95% CI", "verdict"))
-    for r in rows:
-        ci = "-" if r.ci95_low is None else f"[{r.ci95_low:+.4f}, {r.ci95_high:+.4f}]"
-        table.add_row(
-            r.benchmark,
-            r.metric or "-",
-            str(r.shared),
-            _number(r.a),
-            _number(r.b),
-            _number(r.diff),
-            ci,
-            r.verdict,
-        )
+    table = Table(title=f"{candidate} vs {baseline} (threshold {threshold})", title_justify="left")
+    table.add_column("benchmark / metric", overflow="fold")
+    for col in ("n", "A", "B"):
+        table.add_column(col, justify="right", no_wrap=True)
+    table.add_column("B − A / 95% CI", justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    for r in rows:  # two lines a row, so it stays whole in 80 columns
+        ci = "-" if r.ci95_low is None or r.ci95_high is None else f"[{r.ci95_low:+.4f}, {r.ci95_high:+.4f}]"
+        diff = "-" if r.diff is None else f"{r.diff:+.4f}"
+        name = f"{r.benchmark}\n{r.metric or '-'}"
+        table.add_row(name, str(r.shared), _number(r.a), _number(r.b), f"{diff}\n{ci}", r.verdict)
     return table

@@ -253,6 +253,8 @@ def test_compare_last_takes_the_project_s_latest_job_against_its_baseline(home: 
     _finished_job(registry, "job-000000000002", "smollm2-135m-instruct", {"arc_easy": 0.44})
     result = runner.invoke(app, ["compare", "--last", "demo", "--json"])
     assert result.exit_code == 0, result.output
-    assert "job-000000000002 vs job-000000000001" in runner.invoke(app, ["compare", "--last", "demo"]).stdout
+    shown = runner.invoke(app, ["compare", "--last", "demo"]).stdout
+    assert "job-000000000002 vs job-000000000001" in shown
+    assert max(len(line) for line in shown.splitlines()) <= 80 and "…" not in shown  # was cut to `benc…`
     missing = runner.invoke(app, ["compare", "--last", "nothing-here"])
     assert missing.exit_code != 0 and "no succeeded job" in missing.output
