@@ -1,4 +1,5 @@
-"""The local executor of `evaljobs serve`: queued jobs run in worker processes, N at a time.
+"""The local executor of `evaljobs serve`: queued jobs run in worker processes, N at a time,
+shared fairly between entities.
 
 `dispatch` only wakes the pool; the registry is the queue. So jobs queued by any process
 (the API, a webhook, a cron tick, the CLI) are picked up in order, and after a restart the
@@ -12,17 +13,40 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
-from collections.abc import Callable
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
 
-from evaljobs.records import JobStatus
+from evaljobs.records import JobRecord, JobStatus
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
 from runners.processes import runner_alive, spawn_runner
 from runners.shards import fan_out, fans_out
 
-__all__ = ["WorkerPool"]
+__all__ = ["WorkerPool", "fair_order"]
 
 log = logging.getLogger("runners.worker_pool")
+
+
+FAIR_WINDOW = 256
+"""Queued jobs the pool looks at each time it fills (oldest first)."""
+
+
+def fair_order(jobs: Sequence[JobRecord], runners: Counter[str]) -> list[str]:
+    """Queued jobs in the order they get a runner: each time, the oldest job of the entity
+    with the fewest runners (those already running counted), so entities share the pool;
+    within an entity, and between entities with as many, queue order."""
+    pending: dict[str, deque[JobRecord]] = {}
+    for job in jobs:  # oldest first
+        pending.setdefault(job.entity, deque()).append(job)
+    counts = Counter(runners)
+    order = []
+    while pending:
+        entity = min(pending, key=lambda e: (counts[e], pending[e][0].created_at))
+        order.append(pending[entity].popleft().id)
+        counts[entity] += 1
+        if not pending[entity]:
+            del pending[entity]
+    return order
 
 
 class WorkerPool:
@@ -62,11 +86,12 @@ class WorkerPool:
                 busy.add(job.id)  # a runner from before a restart, still working
             elif pid and job.id not in self._resumed:
                 orphans.append(job.id)  # its runner died: resume it (once per pool lifetime)
-        # a runner just started has not claimed its job yet: it is still queued, but not free
+        # a runner just started has not claimed its job yet: it is still queued, but not free.
+        # The window looks past the pool's size so that one entity's long queue (a job of many
+        # shards, a burst of submissions) cannot hide another entity's job behind it.
         waiting = self.registry.jobs(
-            status=JobStatus.QUEUED, limit=self.size + len(busy), oldest_first=True, include_shards=True
+            status=JobStatus.QUEUED, limit=FAIR_WINDOW + len(busy), oldest_first=True, include_shards=True
         )
-        queued = [j.id for j in waiting if j.id not in busy]
         # a job that fans out is not run itself: its shards are queued in its place
         fanned_out = set()
         for job in waiting:
@@ -74,12 +99,13 @@ class WorkerPool:
                 fanned_out.add(job.id)
                 if fan_out(self.registry, self.settings, job):
                     self._wake.set()
+        entity_of = {j.id: j.entity for j in [*running, *waiting]}
+        runners = Counter(entity_of.get(job_id, "") for job_id in busy)
+        queued = fair_order([j for j in waiting if j.id not in busy and j.id not in fanned_out], runners)
         started = []
         for job_id in orphans + queued:
             if len(busy) >= self.size:
                 break
-            if job_id in fanned_out:
-                continue
             self._children[job_id] = self._spawn(self.settings, job_id)
             if job_id in orphans:
                 self._resumed.add(job_id)

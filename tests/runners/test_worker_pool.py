@@ -40,12 +40,12 @@ def fake_spawn(seconds: float, spawned: list[str] | None = None):  # type: ignor
     return spawn
 
 
-def queue(registry: SqliteRegistry, n: int) -> list[str]:
+def queue(registry: SqliteRegistry, n: int, entity: str = "e", first: int = 0) -> list[str]:
     ids = []
-    for i in range(n):
+    for i in range(first, first + n):
         record = JobRecord(
             id=f"job-{i:012d}",
-            entity="e",
+            entity=entity,
             project="p",
             model="m",
             spec={"model": {"api": {"model": "openai/m"}}, "benchmarks": ["boolq"]},
@@ -115,3 +115,20 @@ def test_dispatch_wakes_the_pool(home: Path) -> None:
         wait_for(lambda: registry.get(job_id).status is JobStatus.SUCCEEDED, timeout=30)
     finally:
         pool.stop()
+
+
+def test_entities_share_the_pool_one_s_long_queue_does_not_hold_back_another_s_job(home: Path) -> None:
+    """Before: strict queue order, so team-b's job waited for all of team-a's (a job of many
+    shards, or a burst of submissions, filled the pool for as long as it lasted)."""
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    a = queue(registry, 6, entity="team-a")
+    b = queue(registry, 2, entity="team-b", first=100)
+    spawned: list[str] = []
+    pool = WorkerPool(registry, settings, size=2, spawn=fake_spawn(0.3, spawned))
+    assert pool.fill() == [a[0], b[0]]  # one runner each, oldest first within an entity
+    while any(registry.get(i).status is not JobStatus.SUCCEEDED for i in a + b):
+        pool.fill()
+        time.sleep(0.05)
+    assert spawned.index(b[1]) < spawned.index(a[3])  # team-b's second job did not wait for all of a's
+    assert [i for i in spawned if i in a] == a  # each entity's own jobs in its queue order
