@@ -117,7 +117,7 @@ class Standing(BaseModel):
 
 def standings(rows: list[LeaderboardRow]) -> tuple[list[str], list[Standing]]:
     """The models side by side: for each benchmark, scoring and metric, each model's row from
-    its latest finished job with a value. Models in order of first appearance by name; rows
+    its latest finished job with a value. Models sorted by name; rows
     of the same benchmark scored differently (log-likelihood vs generation) stay apart."""
     latest: dict[tuple[str, str, str | None], dict[str, LeaderboardRow]] = {}
     for row in rows:
