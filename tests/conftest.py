@@ -77,10 +77,12 @@ def write_checkpoint(
     return folder
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def instruct_server(instruct_model: Path) -> Iterator[object]:
     """A real vLLM CPU server with the instruct model (its own chat template, tool calling off),
-    shared by the tests that need a chat model; 1 GiB of KV cache keeps it small beside `server`."""
+    for one test module at a time: kept for the whole session it pushed later tests' servers
+    (the sharded pool test's two) over the machine's memory, and the OOM killer took the shared
+    `server`. 1 GiB of KV cache keeps it small beside `server`."""
     import dataclasses
 
     from runners.embedded_model import INSTRUCT_MODEL_NAME
