@@ -32,11 +32,11 @@ def results_table(job: JobRecord) -> Table:
         table.add_column(col, justify="right", overflow="fold")
     for r in job.results:  # two lines a row, so it stays whole in 80 columns
         p = r.primary()
-        value = f"{p.value:.4f}" if p else "-"
+        value = _number(p.value if p else None)
         stderr = f" ±{p.stderr:.4f}" if p and p.stderr is not None else ""
         grader = f"\ngrader {r.grader_input_tokens}/{r.grader_output_tokens}" if r.grader_input_tokens else ""
         time = f"{r.wall_time_s:.0f}s" if r.wall_time_s is not None else "-"
-        cost = f"{r.cost_usd:.4f}" if r.cost_usd is not None else "-"
+        cost = _number(r.cost_usd)
         table.add_row(
             f"{r.benchmark}\n{_metric_label(p.name if p else None, r.scoring)}",
             value + stderr,
@@ -121,10 +121,7 @@ def standings_table(project: str, models: Sequence[str], standings: Sequence[Sta
     for model in models:
         table.add_column(model, justify="right", overflow="fold", min_width=12)
     for row in standings:
-        cells = []
-        for model in models:
-            found = row.by_model.get(model)
-            cells.append(_score_cell(found) if found else "-")
+        cells = [_score_cell(row.by_model[m]) if m in row.by_model else "-" for m in models]
         table.add_row(row.benchmark, _metric_label(row.metric, row.scoring), *cells)
     table.caption = "value ±95% half-width (samples); each model's latest job"
     return table
