@@ -61,19 +61,25 @@ def _cost(rates: Rates, server_s: float | None, input_tokens: int, output_tokens
     """Server time at the hourly rate for a served checkpoint, tokens at their prices for an API."""
     if server_s is not None:
         return None if rates.server_hour_usd is None else server_s * rates.server_hour_usd / 3600
-    if rates.input_per_mtok_usd is None or rates.output_per_mtok_usd is None:
-        return None
-    return (input_tokens * rates.input_per_mtok_usd + output_tokens * rates.output_per_mtok_usd) / 1e6
+    return _token_cost(rates.input_per_mtok_usd, rates.output_per_mtok_usd, input_tokens, output_tokens)
 
 
 def _grader_cost(rates: Rates, input_tokens: int, output_tokens: int) -> float | None:
     """The grader's tokens at its prices; None without prices or without grader tokens."""
     if not input_tokens and not output_tokens:
         return None
-    if rates.grader_input_per_mtok_usd is None or rates.grader_output_per_mtok_usd is None:
+    return _token_cost(
+        rates.grader_input_per_mtok_usd, rates.grader_output_per_mtok_usd, input_tokens, output_tokens
+    )
+
+
+def _token_cost(
+    input_per_mtok: float | None, output_per_mtok: float | None, input_tokens: int, output_tokens: int
+) -> float | None:
+    """Tokens at per-million prices; None when either price is unknown."""
+    if input_per_mtok is None or output_per_mtok is None:
         return None
-    prices = (rates.grader_input_per_mtok_usd, rates.grader_output_per_mtok_usd)
-    return (input_tokens * prices[0] + output_tokens * prices[1]) / 1e6
+    return (input_tokens * input_per_mtok + output_tokens * output_per_mtok) / 1e6
 
 
 def account(
