@@ -63,6 +63,11 @@ class BenchmarkOutcome(_Event):
     output_tokens: int = 0
     cost_usd: float | None = None
     """Estimated cost of this benchmark; None when the prices are unknown."""
+    grader_input_tokens: int = 0
+    grader_output_tokens: int = 0
+    """A model-graded benchmark's grader tokens (never in the model's)."""
+    grader_cost_usd: float | None = None
+    """The grader's tokens at the job's `grader.pricing`; None without it or without grading."""
 
 
 class EventUsage(_Event):
@@ -75,6 +80,11 @@ class EventUsage(_Event):
     cost_usd: float | None
     """Estimated; None when the prices are unknown."""
     cost_basis: str
+    grader_input_tokens: int = 0
+    grader_output_tokens: int = 0
+    """The grader's tokens over the job (never in `input_tokens`/`output_tokens`)."""
+    grader_cost_usd: float | None = None
+    """The grader's tokens at the job's `grader.pricing`; None without it or without grading."""
 
 
 class EventTimings(_Event):
@@ -159,6 +169,9 @@ def completion_event(job: JobRecord) -> CompletionEvent:
                 input_tokens=r.input_tokens,
                 output_tokens=r.output_tokens,
                 cost_usd=r.cost_usd,
+                grader_input_tokens=r.grader_input_tokens,
+                grader_output_tokens=r.grader_output_tokens,
+                grader_cost_usd=r.grader_cost_usd,
             )
             for r in job.results
         ],
@@ -179,6 +192,9 @@ def completion_event(job: JobRecord) -> CompletionEvent:
             model_server_s=job.accounting.model_server_s,
             cost_usd=job.accounting.cost_usd,
             cost_basis=job.accounting.rates.basis,
+            grader_input_tokens=job.accounting.grader_input_tokens,
+            grader_output_tokens=job.accounting.grader_output_tokens,
+            grader_cost_usd=job.accounting.grader_cost_usd,
         ),
     )
 

@@ -102,8 +102,39 @@ def test_event_carries_what_the_job_used() -> None:
         "model_server_s": 50.0,
         "cost_usd": 0.11,
         "cost_basis": "2 GPU × EVALJOBS_GPU_HOUR_USD 3.95",
+        "grader_input_tokens": 0,
+        "grader_output_tokens": 0,
+        "grader_cost_usd": None,
     }
     assert (payload["benchmarks"][0]["input_tokens"], payload["benchmarks"][0]["cost_usd"]) == (5000, 0.11)
+
+
+def test_event_carries_the_graders_tokens_apart_from_the_models() -> None:
+    job = finished_job()
+    used = Accounting(
+        input_tokens=900,
+        output_tokens=100,
+        grader_input_tokens=4000,
+        grader_output_tokens=20,
+        grader_cost_usd=0.0042,
+        wall_time_s=30.0,
+        model_server_s=None,
+        model_server_startup_s=None,
+        cost_usd=None,
+        rates=Rates(basis="job pricing"),
+    )
+    graded = {"grader_input_tokens": 4000, "grader_output_tokens": 20, "grader_cost_usd": 0.0042}
+    job = job.model_copy(update={"accounting": used, "results": [job.results[0].model_copy(update=graded)]})
+    payload = completion_event(job).model_dump(mode="json")
+    validate_event(payload)
+    usage = payload["usage"]
+    assert (usage["input_tokens"], usage["output_tokens"]) == (900, 100)
+    assert (usage["grader_input_tokens"], usage["grader_output_tokens"], usage["grader_cost_usd"]) == (
+        4000,
+        20,
+        0.0042,
+    )
+    assert {k: payload["benchmarks"][0][k] for k in graded} == graded
 
 
 def test_running_jobs_have_no_event_and_bad_payloads_are_named() -> None:
