@@ -160,6 +160,11 @@ class Settings(BaseSettings):
     on another host (a preempted Modal input's new container) recovers scored samples from;
     None: the buffer stays on this host (the local worker pool resumes on the same machine)."""
 
+    volume_commit_s: float = Field(default=15.0, ge=1, le=600)
+    """Seconds between a Modal runner's commits of its Volumes while a job runs: a preempted
+    job's new container redoes at most about this much work plus `log_shared` (each commit
+    costs a round trip to Modal's storage, so a few seconds is the floor worth setting)."""
+
     workers: int = Field(default=1, ge=0)
     """Jobs `evaljobs serve`'s local worker pool runs at once (each starts its own vLLM server)."""
 

@@ -137,11 +137,6 @@ hf_token = modal.Secret.from_name("evaljobs-hf", required_keys=["HF_TOKEN"])
 RUNNER_SECRETS = [aws, config, wandb_key, hf_token]
 API_SECRETS = [aws, config]
 
-COMMIT_EVERY_S = 15.0
-"""How often a runner commits its Volumes while a job runs. inspect-ai's sample buffer reaches the
-job's log dir every `EVALJOBS_LOG_SHARED` seconds, so a preempted job's new container redoes at
-most about this much work plus that (less when Modal's own background commit came later)."""
-
 RUNNER_TIMEOUT = 24 * HOURS
 API_TIMEOUT = 5 * MINUTES
 TICK_SCHEDULE = "*/5 * * * *"
@@ -224,7 +219,7 @@ class Runner:
         self._commit()
 
     def _commit_while_running(self) -> None:
-        while not self.ended.wait(COMMIT_EVERY_S):
+        while not self.ended.wait(self.settings.volume_commit_s):
             try:
                 self._commit()
             except Exception:

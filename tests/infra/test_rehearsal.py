@@ -30,7 +30,7 @@ from tests.support.rehearsal import Rehearsal
 pytestmark = pytest.mark.vllm
 
 ENTITY, PROJECT = "team-a", "evals"
-LIMIT = 24
+LIMIT = 40
 TENANT_TOKEN = f"hf_tenant{uuid.uuid4().hex}"
 POLICY = {
     "name": "evaluate-gemma",
@@ -76,6 +76,10 @@ def deployment(
         "EVALJOBS_WANDB_MODE": "offline",  # W&B runs → offline run files
         "EVALJOBS_WEAVE": "off",  # Weave has no offline mode
         "EVALJOBS_GPU_COUNT": "0",  # H100s → vLLM's CPU build
+        # commits every 2 s, not 15: a CPU vLLM can score all the samples between two 15 s
+        # commits, and then the first commit holding half of them is the last (nothing is left
+        # to resume; CI saw it)
+        "EVALJOBS_VOLUME_COMMIT_S": "2",
     }
     rehearsal = Rehearsal(tmp_path / "deployment", secrets, standins)
     try:
