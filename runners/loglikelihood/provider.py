@@ -10,7 +10,11 @@ their decoded text, and two ids can decode alike). `served-completions` is that 
 
 - `tokenize()` through vLLM's `/tokenize` endpoint, with the special-token choice explicit;
 - with `extra_body={"return_tokens_as_token_ids": True}`, prompt log-probabilities named
-  `token_id:N` as vLLM names sampled ones under that flag (it does not for prompt ones).
+  `token_id:N` as vLLM names sampled ones under that flag (it does not for prompt ones);
+- several prompts in one request (`metadata["prompt_token_id_lists"]`, a list of token-id
+  lists; the endpoint takes a list of prompts, inspect-ai's provider sends one): a choice per
+  prompt, in order. vLLM runs each prompt as its own request, so their values are those of a
+  request per prompt; inspect-ai's per-call work (and its model event) is paid once.
 
 (inspect-ai's `vllm-completions` provider has `tokenize()`, but it shares one server entry
 per base-model name across the process: a second job in the same process whose server
@@ -36,7 +40,10 @@ from inspect_ai.model import (
     get_model,
     modelapi,
 )
-from inspect_ai.model._providers.openai_compatible_completions import OpenAICompatibleCompletionsAPI
+from inspect_ai.model._providers.openai_compatible_completions import (
+    OpenAICompatibleCompletionsAPI,
+    generate_raw_completions,
+)
 from inspect_ai.tool import ToolChoice, ToolInfo
 
 __all__ = ["PROVIDER", "ServedCompletionsAPI", "completions_model"]
@@ -83,7 +90,14 @@ class ServedCompletionsAPI(OpenAICompatibleCompletionsAPI):
         tool_choice: ToolChoice,
         config: GenerateConfig,
     ) -> ModelOutput | tuple[ModelOutput | Exception, ModelCall]:
-        result = await super().generate(input, tools, tool_choice, config)
+        prompts = _prompt_lists(input)
+        if prompts is None:
+            result = await super().generate(input, tools, tool_choice, config)
+        else:
+            result = await generate_raw_completions(self, prompts, config)  # type: ignore[arg-type]
+            output = result[0] if isinstance(result, tuple) else result
+            if isinstance(output, ModelOutput) and len(output.choices) != len(prompts):
+                raise RuntimeError(f"{len(prompts)} prompts sent, {len(output.choices)} choices back")
         if not (config.extra_body or {}).get("return_tokens_as_token_ids") or not isinstance(result, tuple):
             return result
         output, call = result
@@ -95,6 +109,20 @@ class ServedCompletionsAPI(OpenAICompatibleCompletionsAPI):
                 if isinstance(entries, list):
                     choice.prompt_logprobs = _prompt_logprobs_by_id(entries)
         return output, call
+
+
+def _prompt_lists(input: list[ChatMessage]) -> list[list[int]] | None:
+    """The token-id prompts of a several-prompt request; None for inspect-ai's one prompt."""
+    lists = (input[0].metadata or {}).get("prompt_token_id_lists") if len(input) == 1 else None
+    if lists is None:
+        return None
+    if not (
+        isinstance(lists, list)
+        and lists
+        and all(isinstance(p, list) and p and all(isinstance(t, int) for t in p) for p in lists)
+    ):
+        raise TypeError(f"{PROVIDER}: metadata['prompt_token_id_lists'] must be a list of token-id lists")
+    return lists
 
 
 def _prompt_logprobs_by_id(entries: list[Any]) -> Logprobs:

@@ -1,17 +1,21 @@
 """Log-likelihood scoring as an inspect-ai task: same job, registry, W&B run, logs.
 
 The solver sends each choice's prompt through inspect-ai's completions provider
-(`runners.loglikelihood.provider`) as token ids, one prompt per request, and reads vLLM's
-`prompt_logprobs`; the scorer reports `acc` and `acc_norm` (TruthfulQA MC2: the true
-answers' probability mass), each with its stderr.
+(`runners.loglikelihood.provider`) as token ids, and reads vLLM's `prompt_logprobs`; the
+scorer reports `acc` and `acc_norm` (TruthfulQA MC2: the true answers' probability mass),
+each with its stderr.
 
-One prompt per request is what makes a re-run reproducible: a request carrying all of a
-question's choices let the server batch them differently from run to run, and the CPU
-kernels' sums then differ in their last bits. Where every choice is one token after the same
-context (MMLU's letters, BoolQ's yes/no), one prompt scores them all: its last position's top
-20 prompt log-probabilities hold every choice's, unless one falls outside them. (The
-next-token log-probabilities of a generation are not used: vLLM computes them for the whole
-batch at once, and they moved by up to 0.13 nats between two runs of BoolQ here.)
+A question's prompts go in one request (a prompt list), one model call per question. vLLM runs
+each prompt of the list as a request of its own, and a prompt's log-probabilities are computed
+on its own rows, so they do not depend on which prompts share a batch (with the server's
+chunked prefill off, `runners.vllm_server.ServerOptions.chunked_prefill`: a prompt split
+across steps rounds differently). The old request shape, a prompt list with `echo` and
+`logprobs`, was not reproducible; this one is (tests/runners/loglikelihood/
+test_against_server.py runs it twice). Where every choice is one token after the same context (MMLU's
+letters, BoolQ's yes/no), one prompt scores them all: its last position's top 20 prompt
+log-probabilities hold every choice's, unless one falls outside them. (The next-token
+log-probabilities of a generation are not used: vLLM computes them for the whole batch at
+once, and they moved by up to 0.13 nats between two runs of BoolQ here.)
 """
 
 from __future__ import annotations
@@ -52,19 +56,27 @@ _PROMPT_TOP = GenerateConfig(
 )  # fmt: skip
 
 
-async def _prompt_score(model: Model, text: str, choice: EncodedChoice, chars: int) -> ChoiceScore:
-    """The continuation's log-likelihood from the prompt's own log-probabilities."""
-    message = ChatMessageUser(content=text, metadata={"prompt_token_ids": choice.prompt})
+async def _prompt_scores(
+    model: Model, text: str, prompts: list[EncodedChoice], chars: list[int]
+) -> list[ChoiceScore]:
+    """Each continuation's log-likelihood from its prompt's own log-probabilities: the prompts
+    in one request, each computed by the server as a request of its own."""
+    message = ChatMessageUser(content=text, metadata={"prompt_token_id_lists": [p.prompt for p in prompts]})
     output = await model.generate([message], config=_PROMPT)
-    logprobs = output.choices[0].prompt_logprobs if output.choices else None
-    if logprobs is None or len(logprobs.content) != len(choice.prompt) - 1:
-        raise RuntimeError(
-            f"the server returned no prompt log-probabilities for all {len(choice.prompt)} prompt tokens "
-            "(is it vLLM, with prompt_logprobs support?)"
+    scores = []
+    for choice, encoded, n in zip(output.choices, prompts, chars, strict=True):
+        logprobs = choice.prompt_logprobs
+        if logprobs is None or len(logprobs.content) != len(encoded.prompt) - 1:
+            raise RuntimeError(
+                f"the server returned no prompt log-probabilities for all {len(encoded.prompt)} prompt "
+                "tokens (is it vLLM, with prompt_logprobs support?)"
+            )
+        tail = logprobs.content[-encoded.continuation :]
+        greedy = all(
+            not lp.top_logprobs or lp.logprob >= max(t.logprob for t in lp.top_logprobs) for lp in tail
         )
-    tail = logprobs.content[-choice.continuation :]
-    greedy = all(not lp.top_logprobs or lp.logprob >= max(t.logprob for t in lp.top_logprobs) for lp in tail)
-    return ChoiceScore(sum(lp.logprob for lp in tail), chars, greedy)
+        scores.append(ChoiceScore(sum(lp.logprob for lp in tail), n, greedy))
+    return scores
 
 
 async def _shared_position_scores(
@@ -118,11 +130,7 @@ async def score_choices(
         )
         if scores is not None:
             return scores
-    return list(
-        await asyncio.gather(
-            *(_prompt_score(model, c + x, p, n) for (c, x), p, n in zip(pairs, prompts, chars, strict=True))
-        )
-    )
+    return await _prompt_scores(model, pairs[0][0] + pairs[0][1], prompts, chars)
 
 
 @solver

@@ -46,9 +46,10 @@ def test_requests_go_through_inspects_model_layer(server: Any, datasets_dir: Pat
     usage = log.stats.model_usage[name]
     assert usage.input_tokens > 0 and usage.output_tokens == 2 * 4  # one prompt (and token) per choice
     for sample in log.samples:
-        events = [e for e in sample.events if e.event == "model"]
-        assert len(events) == 2 and all(e.model == name for e in events)
-        assert all(e.config.prompt_logprobs == 1 for e in events)
+        [event] = [e for e in sample.events if e.event == "model"]  # a request per question
+        assert event.model == name and event.config.prompt_logprobs == 1
+        assert event.call is not None and len(event.call.request["prompt"]) == 2  # its two choices' prompts
+        assert len(event.output.choices) == 2
         assert sample.model_usage[name].input_tokens > 0
 
 
