@@ -80,6 +80,14 @@ class ServerOptions:
     """The server's VLLM_CACHE_ROOT, where vLLM keeps its torch.compile cache; None keeps vLLM's."""
     cpu_kv_cache_gib: int | None = None
     """KV cache of a CPU server (VLLM_CPU_KVCACHE_SPACE); None: the environment's, else 2 GiB."""
+    chunked_prefill: bool = False
+    """vLLM's default is on: a prompt that does not fit the step's token budget beside the
+    others in flight is prefilled in pieces, and a piece's attention over the cached part
+    rounds differently (up to 0.1 nats on a prompt's later tokens here), so a prompt's
+    log-probabilities would depend on what else the server had in flight. Off, every prompt is
+    prefilled whole (vLLM raises the budget to at least `max_model_len`), which is what makes a
+    log-likelihood re-run bit-identical. It costs inter-token latency when long prompts arrive
+    during decoding, which a batch evaluation does not wait on."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,8 @@ def build_command(options: ServerOptions, port: int) -> list[str]:
         cmd += ["--data-parallel-size", str(options.data_parallel)]
     if options.max_num_seqs is not None:
         cmd += ["--max-num-seqs", str(options.max_num_seqs)]
+    if not options.chunked_prefill:
+        cmd += ["--no-enable-chunked-prefill"]
     if options.tool_calling:
         cmd += ["--enable-auto-tool-choice"]
         if options.tool_call_parser:

@@ -115,6 +115,7 @@ def test_command_line_is_vllm_serve() -> None:
     assert "--model" not in cmd and "api_server" not in joined
     assert "--chat-template /t.jinja" in joined and "--tensor-parallel-size 2" in joined
     assert "--max-num-seqs 256" in joined  # the capacity the job's concurrency is derived from
+    assert "--no-enable-chunked-prefill" in cmd  # a prompt's values must not depend on what else is in flight
     assert "--enable-auto-tool-choice --tool-call-parser hermes" in joined and cmd[-1] == "--enforce-eager"
 
 

@@ -1,11 +1,11 @@
 """Log-likelihood scoring on the real vLLM CPU server: reproducible, and through inspect-ai."""
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from inspect_ai import eval as inspect_eval
-from inspect_ai.model import get_model
+from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model
 
 from runners.datasets_source import activate
 from runners.loglikelihood import task as ll_task
@@ -88,3 +88,34 @@ def test_single_token_choices_are_scored_from_one_prompt_with_the_same_values(
     monkeypatch.setattr(ll_task, "_shared_position_scores", never)
     per_choice = asyncio.run(score_all())
     assert one_prompt == per_choice
+
+
+def test_a_prompts_values_do_not_depend_on_what_else_is_in_flight(server: Any, datasets_dir: Path) -> None:
+    """Four copies of a 900-token prompt in one request overflow a step's token budget (2048):
+    with chunked prefill the server splits one of them, and its later tokens come out up to
+    0.1 nats off. Every copy must equal the prompt sent alone."""
+    import asyncio
+
+    from runners.loglikelihood.provider import ServedCompletionsAPI
+
+    activate(datasets_dir)
+    passages = " ".join(d.contexts[0] for d in load_docs(FORMATS["boolq"], "validation")[:20])
+    model = get_model(
+        f"served-completions/vllm/{server.model}", base_url=server.base_url, api_key=server.api_key
+    )
+    api = cast(ServedCompletionsAPI, model.api)
+    config = GenerateConfig(max_tokens=1, temperature=0.0, prompt_logprobs=1)
+
+    async def values(copies: int) -> list[list[float]]:
+        prompt = (await api.tokenize(passages, add_special_tokens=True))[:900]
+        assert len(prompt) == 900
+        message = ChatMessageUser(content="", metadata={"prompt_token_id_lists": [prompt] * copies})
+        output = await model.generate([message], config=config)
+        return [[lp.logprob for lp in c.prompt_logprobs.content] for c in output.choices if c.prompt_logprobs]
+
+    [alone] = asyncio.run(values(1))
+    together = asyncio.run(values(4))
+    assert len(together) == 4
+    assert all(len(v) == 899 for v in together)
+    differing = [i for i, v in enumerate(together) if v != alone]
+    assert not differing, f"copies {differing} differ from the prompt alone"
