@@ -138,6 +138,8 @@ RUNNER_SECRETS = [aws, config, wandb_key, hf_token]
 API_SECRETS = [aws, config]
 
 RUNNER_TIMEOUT = 24 * HOURS
+FINISH_TIMEOUT = 1 * HOURS
+"""Merging a fanned-out job's shards' logs and running its sinks: minutes even for a large job."""
 API_TIMEOUT = 5 * MINUTES
 TICK_SCHEDULE = "*/5 * * * *"
 """How often the scheduler looks for due cron policies (policies are data; this is the clock)."""
@@ -225,21 +227,39 @@ class Runner:
             except Exception:
                 logging.getLogger("evaljobs.runner").exception("Volume commit failed")
 
-    @staticmethod
-    def _volumes() -> list[modal.Volume]:
-        """The Volumes, inside a Modal container (none elsewhere: `.local()` runs have no mounts)."""
-        if not os.environ.get("MODAL_TASK_ID"):
-            return []
-        return [volume for volume in RUNNER_VOLUMES.values() if isinstance(volume, modal.Volume)]
-
     def _commit(self) -> None:
         """Persist what this container wrote to the Volumes."""
-        for volume in self._volumes():
+        for volume in _runner_volumes():
             volume.commit()
 
     def _reload(self) -> None:
-        for volume in self._volumes():
+        for volume in _runner_volumes():
             volume.reload()
+
+
+def _runner_volumes() -> list[modal.Volume]:
+    """The runner's Volumes, inside a Modal container (none elsewhere: `.local()` runs have no mounts)."""
+    if not os.environ.get("MODAL_TASK_ID"):
+        return []
+    return [volume for volume in RUNNER_VOLUMES.values() if isinstance(volume, modal.Volume)]
+
+
+@app.function(image=runner_image, volumes=RUNNER_VOLUMES, secrets=RUNNER_SECRETS, timeout=FINISH_TIMEOUT)
+def finish(job_id: str, step: str) -> str:
+    """A step of a job's ending that the `api` (a cancel) or `tick` (the reaper) cannot do, for
+    want of the runner's Volumes and secrets: `merge` a fanned-out job's shards' logs and end
+    it, or run the `sinks` (the W&B run needs the W&B key) of a job ended there. Here, with the
+    runner's image, Volumes and secrets, and no GPU. Returns the job's status."""
+    from evaljobs.settings import get_settings
+    from evaljobs.stores import open_registry
+
+    flag = {"merge": "--complete", "sinks": "--sinks"}[step]
+    for volume in _runner_volumes():
+        volume.reload()
+    subprocess.run([sys.executable, "-m", "runners.job", flag, job_id], check=False)
+    for volume in _runner_volumes():
+        volume.commit()
+    return open_registry(get_settings()).get(job_id).status.value
 
 
 @app.function(image=api_image, secrets=API_SECRETS, timeout=API_TIMEOUT)

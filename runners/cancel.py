@@ -11,7 +11,7 @@ import signal
 from evaljobs.records import JobStatus, this_host
 from evaljobs.settings import Settings, get_settings
 from evaljobs.stores import JobRegistry
-from runners.shards import complete
+from runners.shards import Finisher, complete
 
 __all__ = ["cancel_job", "complete_parent"]
 
@@ -23,29 +23,38 @@ def _cancel_call(call_id: str) -> None:
     modal.FunctionCall.from_id(call_id).cancel()
 
 
-def cancel_job(registry: JobRegistry, job_id: str) -> JobStatus:
-    """Cancel a queued or running job; returns its status afterwards."""
+def cancel_job(registry: JobRegistry, job_id: str, finish_elsewhere: Finisher | None = None) -> JobStatus:
+    """Cancel a queued or running job; returns its status afterwards. `finish_elsewhere`: as in
+    `complete_parent`, for a fanned-out job whose shards this ends."""
     registry.request_cancel(job_id)
     job = registry.get(job_id)
     if job.runtime.shards and job.status is JobStatus.RUNNING:
         for shard_id in job.runtime.shards:
             if not registry.get(shard_id).status.terminal:
-                cancel_job(registry, shard_id)
-        complete_parent(registry, job_id)
+                registry.request_cancel(shard_id)
+                _cancel_one(registry, shard_id)
+        complete_parent(registry, job_id, finish_elsewhere=finish_elsewhere)
         return registry.get(job_id).status
     status = _cancel_one(registry, job_id)
     if job.shard is not None and status.terminal:
-        complete_parent(registry, job.shard.parent)
+        complete_parent(registry, job.shard.parent, finish_elsewhere=finish_elsewhere)
     return status
 
 
 def complete_parent(
-    registry: JobRegistry, parent_id: str, settings: Settings | None = None
+    registry: JobRegistry,
+    parent_id: str,
+    settings: Settings | None = None,
+    finish_elsewhere: Finisher | None = None,
 ) -> JobStatus | None:
     """`shards.complete` for a fanned-out job, stopping running shards this way when one failed
-    for good; the status it gave the job, or None."""
+    for good; the status it gave the job, or None. `finish_elsewhere` ends the job where its
+    shards' logs and the sinks' keys are (`ModalExecutor.finish`, from the api and tick
+    containers)."""
     stop = lambda shard_id: _cancel_one(registry, shard_id)  # noqa: E731
-    return complete(registry, settings or get_settings(), parent_id, cancel=stop)
+    return complete(
+        registry, settings or get_settings(), parent_id, cancel=stop, finish_elsewhere=finish_elsewhere
+    )
 
 
 def _cancel_one(registry: JobRegistry, job_id: str) -> JobStatus:

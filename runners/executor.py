@@ -11,14 +11,14 @@ its shards are dispatched instead (runners/shards.py).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Literal, Protocol
 
 from evaljobs.records import JobRecord, Runtime
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
 from runners.cancel import cancel_job
 from runners.processes import spawn_runner
-from runners.shards import fan_out, fans_out
+from runners.shards import Finisher, fan_out, fans_out
 
 __all__ = [
     "Executor",
@@ -26,6 +26,7 @@ __all__ = [
     "LocalExecutor",
     "ModalExecutor",
     "cancel_job",
+    "finisher",
     "get_executor",
     "start_job",
 ]
@@ -72,6 +73,15 @@ class ModalExecutor:
         call = runner.run.spawn(job_id)
         self.registry.update_runtime(job_id, Runtime(modal_call_id=call.object_id))
 
+    def finish(self, job_id: str, step: Literal["merge", "sinks"]) -> None:
+        """A step of a job's ending (`runners.shards.Finisher`) in the app's `finish` function: a
+        container of the runner's image with the eval-log Volume (the shards' logs to merge) and
+        the runner's secrets (the sinks' W&B key), which the `api` and `tick` containers, where a
+        cancel or the reaper ends a job, do not have."""
+        import modal
+
+        modal.Function.from_name(self.settings.modal_app, "finish").spawn(job_id, step)
+
     def call_ended(self, call_id: str) -> str | None:
         """Why the Modal call is over (its error, or that it returned), or None while it runs."""
         import modal
@@ -83,6 +93,12 @@ class ModalExecutor:
         except Exception as exc:  # noqa: BLE001 - Modal's failure kinds vary; each means the call ended
             return f"{type(exc).__name__}: {exc}"[:300]
         return "its call returned without finishing the job"
+
+
+def finisher(executor: Executor) -> Finisher | None:
+    """Where this process hands the parts of a job's ending it cannot do itself: on Modal, the
+    app's `finish` function; None: it does them itself."""
+    return executor.finish if isinstance(executor, ModalExecutor) else None
 
 
 def get_executor(settings: Settings, registry: JobRegistry, name: str | None = None) -> Executor:

@@ -391,12 +391,33 @@ def _account(
     )
 
 
+def run_sinks_of(registry: JobRegistry, settings: Settings, job_id: str) -> None:
+    """The sinks of a job that ended in another process (one with no sinks' keys, on Modal), with
+    how it ended as the last line of its log first."""
+    from runners.shards import ended_line
+
+    job = registry.get(job_id)
+    if not job.status.terminal:
+        raise EvalJobError(f"{job_id} is {job.status.value}: only an ended job's sinks run")
+    folder = settings.jobs_dir / job_id
+    say = _JobLog(folder / "job.log", [])  # the error was redacted when it was recorded
+    try:
+        say(ended_line(job_id, job.status, job.error))
+        run_sinks(default_sinks(settings), job_id, SinkContext(registry, settings, folder, say))
+    finally:
+        say.close()
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the worker subprocess: `python -m runners.job JOB_ID [--rerun] [--no-publish]`,
-    or `python -m runners.job --complete JOB_ID` to end a fanned-out job whose shards have ended."""
+    """Entry point of the worker subprocess: `python -m runners.job JOB_ID [--rerun] [--no-publish]`;
+    `python -m runners.job --complete JOB_ID` to end a fanned-out job whose shards have ended;
+    `python -m runners.job --sinks JOB_ID` to run the sinks of a job ended elsewhere."""
     args = argv if argv is not None else sys.argv[1:]
     if args[:1] == ["--complete"] and len(args) == 2:  # Modal's runner, once it committed a shard's logs
         complete_parent(open_registry(get_settings()), args[1])
+        return 0
+    if args[:1] == ["--sinks"] and len(args) == 2:  # Modal's `finish`, for a job the api or tick ended
+        run_sinks_of(open_registry(get_settings()), get_settings(), args[1])
         return 0
     flags = set(args[1:])
     if not args or not flags <= {"--rerun", "--no-publish"} or len(flags) != len(args[1:]):

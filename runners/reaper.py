@@ -20,7 +20,7 @@ from evaljobs.records import JobRecord, JobStatus
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
 from runners.cancel import complete_parent
-from runners.executor import Executor, start_job
+from runners.executor import Executor, finisher, start_job
 from runners.shards import publish, requeue
 from runners.sinks import SinkContext, default_sinks, run_sinks
 
@@ -62,7 +62,9 @@ def reap(
         if registry.finish(job.id, JobStatus.FAILED, [], f"its runner is gone ({why}); run it again"):
             log.warning("job %s: runner call %s ended (%s); marked failed", job.id, call, why)
             touched.append(job.id)
-            if job.shard is None:
+            if job.shard is None and (finish := finisher(executor)) is not None:
+                finish(job.id, "sinks")  # on Modal, where the sinks' keys are
+            elif job.shard is None:
                 folder = settings.jobs_dir / job.id
                 run_sinks(default_sinks(settings), job.id, SinkContext(registry, settings, folder, log.info))
     touched.extend(_shards(registry, executor, watcher, settings, [j for j in running if j.runtime.shards]))
@@ -91,6 +93,6 @@ def _shards(
                 call = shard.runtime.modal_call_id
                 if call and watcher.call_ended(call) is not None:
                     publish(registry, shard.id)
-        if complete_parent(registry, parent.id, settings):
+        if complete_parent(registry, parent.id, settings, finish_elsewhere=finisher(executor)):
             touched.append(parent.id)
     return touched

@@ -25,8 +25,9 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from evaljobs.records import (
     BenchmarkResult,
@@ -41,7 +42,12 @@ from evaljobs.records import (
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
 
+Finisher = Callable[[str, Literal["merge", "sinks"]], object]
+"""Runs a step of a job's ending elsewhere (`runners.executor.finisher`): `merge` a fanned-out
+job's shards and end it (`complete` there), or run the `sinks` of a job already ended here."""
+
 __all__ = [
+    "Finisher",
     "complete",
     "fan_out",
     "fans_out",
@@ -143,15 +149,20 @@ def complete(
     settings: Settings,
     parent_id: str,
     cancel: Callable[[str], object] | None = None,
+    finish_elsewhere: Finisher | None = None,
 ) -> JobStatus | None:
     """End a fanned-out job if none of its shards is still going; returns the status this call
     gave it (None: not yet, or another shard's call did it). `cancel` stops a running shard
-    (runners/cancel.py) when another has failed for good; without it, only queued ones stop."""
+    (runners/cancel.py) when another has failed for good; without it, only queued ones stop.
+
+    `finish_elsewhere` (`runners.executor.finisher`): where the work that needs the shards'
+    logs and the sinks' keys runs, by job id, when this process has neither (Modal's `api` and
+    `tick` containers): the merge, handed over whole, and a job ended here without one (failed
+    or cancelled) has its status recorded here, its sinks run there."""
     parent = registry.get(parent_id)
     if parent.status.terminal or not parent.runtime.shards:
         return None
     shards = [registry.get(i) for i in parent.runtime.shards]
-    say = _log_line(settings.jobs_dir / parent_id)
     failed = next((s for s in shards if _failed_for_good(s, settings)), None)
     if failed is not None:
         active = [s for s in shards if not s.status.terminal]
@@ -162,27 +173,32 @@ def complete(
                 cancel(sibling.id)
         if any(not registry.get(s.id).status.terminal for s in active):
             return None  # their runners stop and end them; the last one comes back here
-        return _finish(
-            registry, settings, parent, JobStatus.FAILED, f"shard {failed.id} failed: {failed.error}", say
-        )
-    if any(not s.status.terminal or s.status is JobStatus.FAILED for s in shards):
+    elif any(not s.status.terminal or s.status is JobStatus.FAILED for s in shards):
         return None  # still going, or failed with a try left (its retry is under way)
-    if any(s.status is JobStatus.SUCCEEDED and not s.runtime.published for s in shards):
+    elif any(s.status is JobStatus.SUCCEEDED and not s.runtime.published for s in shards):
         return None  # its logs are not where the merge reads them yet: that shard completes the job
+    say = _log_line(settings.jobs_dir / parent_id)
+    end = partial(_finish, registry, settings, parent, say=say, sinks_elsewhere=finish_elsewhere)
+    if failed is not None:
+        return end(JobStatus.FAILED, f"shard {failed.id} failed: {failed.error}")
     if any(s.status is JobStatus.CANCELLED for s in shards):
         cancelled = next(s for s in shards if s.status is JobStatus.CANCELLED)
-        return _finish(registry, settings, parent, JobStatus.CANCELLED, f"cancelled ({cancelled.id})", say)
+        return end(JobStatus.CANCELLED, f"cancelled ({cancelled.id})")
     versions = {s.runtime.model_artifact.resolved for s in shards if s.runtime.model_artifact}
     if len(versions) > 1:  # an alias moved between the shards' downloads: their scores do not merge
-        error = f"the shards scored different model versions ({', '.join(sorted(versions))}); run it again"
-        return _finish(registry, settings, parent, JobStatus.FAILED, error, say)
+        return end(
+            JobStatus.FAILED,
+            f"the shards scored different model versions ({', '.join(sorted(versions))}); run it again",
+        )
+    if finish_elsewhere is not None:
+        finish_elsewhere(parent_id, "merge")  # `complete` runs again there, merges, and ends the job
+        return None
     say(f"all {len(shards)} shards succeeded; merging their eval logs")
     results = _merged_results(parent, shards, settings.jobs_dir / parent_id / "logs")
     unmerged = [r.benchmark for r in results if r.status != "success"]
     if unmerged:
-        why = f"benchmark(s) did not merge: {', '.join(unmerged)}"
-        return _finish(registry, settings, parent, JobStatus.FAILED, why, say, results, shards)
-    return _finish(registry, settings, parent, JobStatus.SUCCEEDED, None, say, results, shards)
+        return end(JobStatus.FAILED, f"benchmark(s) did not merge: {', '.join(unmerged)}", results, shards)
+    return end(JobStatus.SUCCEEDED, None, results, shards)
 
 
 def _failed_for_good(shard: JobRecord, settings: Settings) -> bool:
@@ -250,9 +266,11 @@ def _finish(
     parent: JobRecord,
     status: JobStatus,
     error: str | None,
-    say: Callable[[str], None],
     results: list[BenchmarkResult] | None = None,
     shards: list[JobRecord] | None = None,
+    *,
+    say: Callable[[str], None],
+    sinks_elsewhere: Finisher | None = None,
 ) -> JobStatus | None:
     from runners.accounting import account, rates_for
     from runners.sinks import SinkContext, default_sinks, run_sinks
@@ -274,6 +292,14 @@ def _finish(
         )
     if not registry.finish(parent.id, status, results or [], error, accounting):
         return None  # another shard's call finished it first
-    say(f"job {parent.id} {status.value}" + (f": {error}" if error else ""))
+    if sinks_elsewhere is not None:
+        sinks_elsewhere(parent.id, "sinks")  # it says how the job ended in the job's log, then runs them
+        return status
+    say(ended_line(parent.id, status, error))
     run_sinks(default_sinks(settings), parent.id, SinkContext(registry, settings, folder, say))
     return status
+
+
+def ended_line(job_id: str, status: JobStatus, error: str | None) -> str:
+    """The job log's last line before its sinks."""
+    return f"job {job_id} {status.value}" + (f": {error}" if error else "")

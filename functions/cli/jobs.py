@@ -149,9 +149,11 @@ def logs(job_id: JobId) -> None:
 @commands.command()
 def cancel(job_id: JobId) -> None:
     """Cancel a queued or running job."""
-    from runners.executor import cancel_job
+    from runners.executor import cancel_job, finisher, get_executor
 
-    console.print(f"{job_id} {cancel_job(open_registry(), job_id).value}")
+    registry = open_registry()
+    finish = finisher(get_executor(get_settings(), registry))  # a Modal deployment's: its `finish`
+    console.print(f"{job_id} {cancel_job(registry, job_id, finish_elsewhere=finish).value}")
 
 
 @commands.command()

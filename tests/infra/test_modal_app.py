@@ -47,6 +47,17 @@ def test_api_and_tick_need_no_gpu_and_tick_is_a_cron() -> None:
     assert "vllm" not in " ".join(modal_app.API_PACKAGES)  # the API image stays light
 
 
+def test_finish_has_the_runners_image_volumes_and_secrets_and_no_gpu() -> None:
+    """It merges shards' logs from the eval-log Volume and runs sinks that need the W&B key, for
+    the api and tick containers, which have neither."""
+    finish, runner = spec(modal_app.finish), spec(modal_app.Runner)
+    assert finish.gpus is None  # type: ignore[attr-defined]
+    assert finish.image is runner.image  # type: ignore[attr-defined]
+    assert set(finish.volumes) == set(runner.volumes)  # type: ignore[attr-defined]
+    assert sorted(map(repr, finish.secrets)) == sorted(map(repr, runner.secrets))  # type: ignore[attr-defined]
+    assert "evaljobs-wandb" not in repr(spec(modal_app.api).secrets)  # type: ignore[attr-defined]
+
+
 def test_the_gpu_type_is_configurable_and_the_import_needs_no_network() -> None:
     code = "import infra.modal_app as m; print(m.Runner._get_class_service_function()._spec_.gpus)"
     env = {

@@ -265,3 +265,77 @@ def test_a_sharded_job_fans_out_over_runner_containers_and_merges_once(
     assert {o["Key"].split("/")[1] for o in listed} == {job_id}  # the job's sinks, once; the shards' none
     merged = deployment.volume("evaljobs-eval-logs") / "jobs" / job_id / "logs"
     assert sorted(p.name for p in merged.glob("*.eval")) == ["arc_easy.eval", "boolq.eval"]
+
+
+def test_a_sharded_job_cancelled_through_the_api_ends_with_its_sinks_in_finish(
+    deployment: Rehearsal, aws_endpoint: str
+) -> None:
+    """Cancel `shards: 2` while both shards run: the api records the end, and the sinks (whose W&B
+    key the api does not have) run in a container of the app's `finish` function, which has the
+    runner's secrets and Volumes; the job's log lands on the Volume and on S3 from there."""
+    from bench.stub_server import running
+
+    config = json.loads(deployment.deployment.read_text())["functions"]["api"]["env"]
+    assert "WANDB_API_KEY" not in config  # why the sinks cannot run where the cancel arrives
+    table = {"dynamodb_table": config["EVALJOBS_DYNAMODB_TABLE"]}
+    user, _, _, _ = _operator(aws_endpoint, table)
+    port = free_port()
+    _, api = deployment.start_api(port)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + "/health", api, timeout=120)
+        client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {user}"}, timeout=30)
+        with running(2.0, served_name="slow") as slow:  # 2 s a request, one at a time: ~40 s a shard
+            job_doc = {
+                "entity": ENTITY,
+                "project": PROJECT,
+                "model": {"api": {"model": "vllm/slow", "base_url": slow}},
+                "benchmarks": ["arc_easy"],
+                "limit": 40,
+                "max_connections": 1,
+                "shards": 2,
+            }
+            created = client.post("/jobs", json=job_doc)
+            assert created.status_code == 201, created.text + deployment.container_log("api-0")
+            job_id = created.json()["id"]
+            shards = [f"{job_id}-s{p}" for p in range(2)]
+            _wait(
+                lambda: all(client.get(f"/jobs/{s}").json()["status"] == "running" for s in shards),
+                300,
+                "both shards to run",
+            )
+            cancelled = client.post(f"/jobs/{job_id}/cancel")
+            assert cancelled.status_code == 200, cancelled.text
+            assert cancelled.json()["status"] == "cancelled"  # recorded at once, by the api
+
+            finish_calls = lambda: [  # noqa: E731
+                call
+                for p in (deployment.root / "calls").glob("*.json")
+                if (call := deployment.call(p.stem)).get("function") == "finish"
+            ]
+            [call] = _wait(finish_calls, 60, "the api to call finish")  # type: ignore[misc]
+            assert (call["job"], call["args"]) == (job_id, ["sinks"])
+            _wait(lambda: not modal_standin.alive(call["pid"]), 300, "finish to end")
+
+        assert deployment.call_result(call["id"]) == {"value": "cancelled"}
+        container = deployment.root / "containers" / call["container"] / "data/evaljobs/jobs" / job_id
+        said = (container / "job.log").read_text()
+        assert f"job {job_id} cancelled" in said, deployment.container_log(call["container"])
+        assert list(container.glob("wandb/offline-run-*")), "the W&B run was not written in finish"
+        committed = deployment.volume("evaljobs-eval-logs") / "jobs" / job_id / "job.log"
+        assert f"job {job_id} cancelled" in committed.read_text()  # finish committed the Volume
+        api_side = deployment.root / "containers" / "api-0" / "data/evaljobs/jobs" / job_id
+        assert not (api_side / "job.log").exists()  # nothing ran there
+
+        bucket = config["EVALJOBS_EVAL_LOGS_BUCKET"]
+        s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
+        keys = [
+            o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"jobs/{job_id}/").get("Contents", [])
+        ]
+        assert f"jobs/{job_id}/job.log" in keys  # the log copy sink, from finish
+        job = client.get(f"/jobs/{job_id}").json()
+        assert job["status"] == "cancelled"
+        assert [s["status"] for s in job["shard_states"]] == ["cancelled", "cancelled"]
+    finally:
+        api.terminate()
+        api.wait(30)

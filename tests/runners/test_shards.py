@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from inspect_ai.log import read_eval_log
@@ -20,7 +20,8 @@ from evaljobs.records import JobRecord, JobStatus, Runtime
 from evaljobs.settings import get_settings
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 from runners.cancel import cancel_job
-from runners.executor import InlineExecutor, start_job
+from runners.executor import InlineExecutor, ModalExecutor, finisher, start_job
+from runners.job import main as job_main
 from runners.job import run_job
 from runners.progress import read_progress
 from runners.shards import fan_out, shard_progress_files
@@ -213,3 +214,72 @@ def test_the_reaper_runs_a_shard_whose_runner_vanished_again(home: Path, stub: s
     assert (again.status, again.runtime.attempt) == (JobStatus.QUEUED, 2)
     assert registry.get(record.id).status is JobStatus.RUNNING
     assert registry.get(second).status is JobStatus.QUEUED
+
+
+class _ModalLike(ModalExecutor):
+    """The Modal executor with its calls stood in: `finish` is recorded, calls end as told."""
+
+    def __init__(self, registry: SqliteRegistry, ended: dict[str, str]) -> None:
+        super().__init__(registry, get_settings())
+        self.ended, self.finished, self.dispatched = ended, list[tuple[str, str]](), list[str]()
+
+    def dispatch(self, job_id: str) -> None:
+        self.dispatched.append(job_id)
+
+    def finish(self, job_id: str, step: Literal["merge", "sinks"]) -> None:
+        self.finished.append((job_id, step))
+
+    def call_ended(self, call_id: str) -> str | None:
+        return self.ended.get(call_id)
+
+
+def test_on_modal_a_cancel_records_the_end_and_leaves_the_sinks_to_finish(home: Path, stub: str) -> None:
+    """The api container has no W&B key and no eval-log Volume: it records that the job was
+    cancelled, and the sinks run in Modal's `finish` (here `runners.job --sinks`, as it runs it)."""
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    record = registry.create(
+        JobRecord(id="job-000000000007", entity="local", project="p", model="m", spec=_spec(stub, 2))
+    )
+    fan_out(registry, settings, record)
+    modal = _ModalLike(registry, {})
+    assert cancel_job(registry, record.id, finish_elsewhere=finisher(modal)) is JobStatus.CANCELLED
+    assert modal.finished == [(record.id, "sinks")]
+    outbox = settings.home / "outbox" / f"{record.id}.jsonl"
+    assert not outbox.exists()  # no sinks ran here
+
+    assert job_main(["--sinks", record.id]) == 0  # what `finish` runs, in the runner's image
+    assert [json.loads(line)["status"] for line in outbox.read_text().splitlines()] == ["cancelled"]
+    said = (settings.jobs_dir / record.id / "job.log").read_text()
+    assert f"job {record.id} cancelled: cancelled ({record.id}-s0)" in said
+
+
+def test_on_modal_the_reaper_hands_the_merge_to_finish(home: Path, stub: str) -> None:
+    """Both shards succeeded, their runners gone before they published: the tick container has
+    no Volume to merge from, so the merge (and the job's end) is `finish`'s; a plain job whose
+    runner vanished is failed there, its sinks run in `finish` too."""
+    from evaljobs.records import utcnow
+    from runners.reaper import reap
+
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    record = registry.create(
+        JobRecord(id="job-000000000008", entity="local", project="p", model="m", spec=_spec(stub, 2))
+    )
+    for shard in fan_out(registry, settings, record):
+        registry.transition(shard, JobStatus.RUNNING, runtime=Runtime(modal_call_id=f"fc-{shard}"))
+        assert registry.finish(shard, JobStatus.SUCCEEDED, [], None)
+    registry.create(
+        JobRecord(id="job-000000000009", entity="local", project="p", model="m", spec=_spec(stub, None))
+    )
+    registry.transition("job-000000000009", JobStatus.RUNNING, runtime=Runtime(modal_call_id="fc-plain"))
+    ended = {f"fc-{record.id}-s{i}": "returned" for i in range(2)} | {"fc-plain": "ContainerOOM"}
+    modal = _ModalLike(registry, ended)
+
+    reap(registry, modal, modal, settings, now=utcnow())
+
+    assert sorted(modal.finished) == [(record.id, "merge"), ("job-000000000009", "sinks")]
+    assert registry.get(record.id).status is JobStatus.RUNNING  # `finish` ends it, after the merge
+    assert not (settings.jobs_dir / record.id / "logs").exists()  # nothing merged here
+    assert registry.get("job-000000000009").status is JobStatus.FAILED
+    assert not (settings.home / "outbox").exists()  # no sinks ran here

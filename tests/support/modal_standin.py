@@ -14,11 +14,13 @@ app module is imported, this process is made to look like a Modal container, in 
 - `Volume.commit()` / `reload()` copy between the container's mount and the Volume's shared folder,
   so one container sees another's files only after a commit and a reload, as on Modal;
 - `Cls.from_name(app, "Runner")().run.spawn(job)` starts a runner container process and returns a
-  call whose id `current_function_call_id()` reports inside it; `FunctionCall.from_id(id)` polls it
+  call whose id `current_function_call_id()` reports inside it (`Function.from_name(app,
+  name).spawn(job)` a container of that function); `FunctionCall.from_id(id)` polls it
   (`get(timeout=0)`) and cancels it (InputCancellation raised inside the runner, as Modal does).
 
 Roles: `api PORT` (uvicorn on the asgi app), `tick` (the cron function once), `run CALL_ID JOB_ID`
-(the Runner's lifecycle: enter, run, exit, as Modal drives it). Stdlib and modal only: the
+(the Runner's lifecycle: enter, run, exit, as Modal drives it), `call FUNCTION CALL_ID JOB_ID
+ARGS…` (a plain function's call). Stdlib and modal only: the
 container's own code comes from its folder, never from the source tree.
 """
 
@@ -170,9 +172,32 @@ class _Call:
             os.kill(call["pid"], signal.SIGUSR1)  # → InputCancellation inside the input
 
 
+def spawn_function(function: str, job_id: str, *args: str) -> str:
+    """Start a call of plain function `function(job_id, *args)` in a new container of its own."""
+    call_id = f"fc-{uuid.uuid4().hex[:16]}"
+    name, proc = start_container(function, ["call", function, call_id, job_id, *args])
+    record = {"container": name, "pid": proc.pid, "job": job_id, "function": function, "args": list(args)}
+    _call_file(call_id, "json").write_text(json.dumps(record))
+    return call_id
+
+
 class _Method:
     def spawn(self, job_id: str) -> _Call:
         return _Call(spawn_runner(job_id))
+
+
+class _Function:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    @staticmethod
+    def from_name(app_name: str, name: str, **_: Any) -> _Function:
+        assert app_name == os.environ.get("EVALJOBS_MODAL_APP", "evaljobs"), app_name
+        assert name in deployment()["functions"], f"the app has no function {name}"
+        return _Function(name)
+
+    def spawn(self, job_id: str, *args: str) -> _Call:
+        return _Call(spawn_function(self.name, job_id, *args))
 
 
 class _RunnerHandle:
@@ -225,6 +250,7 @@ def become_container() -> None:
     modal.Volume.reload = _reload  # type: ignore[method-assign]
     modal.Cls.from_name = _Cls.from_name  # type: ignore[method-assign]
     modal.FunctionCall.from_id = _FunctionCall.from_id  # type: ignore[method-assign]
+    modal.Function.from_name = _Function.from_name  # type: ignore[method-assign,assignment]
 
     def cancelled(signum: int, frame: Any) -> None:
         raise modal.exception.InputCancellation("cancelled by the stand-in FunctionCall.cancel()")
@@ -258,6 +284,18 @@ def _run(call_id: str, job_id: str) -> None:
         _call_file(call_id, "result").write_text(json.dumps(done))
 
 
+def _call(function: str, call_id: str, job_id: str, *args: str) -> None:
+    import modal_app  # type: ignore[import-not-found]
+
+    try:
+        done: dict[str, Any] = {"value": getattr(modal_app, function).local(job_id, *args)}
+    except BaseException as exc:
+        done = {"error": f"{type(exc).__name__}: {exc}"}
+        raise
+    finally:
+        _call_file(call_id, "result").write_text(json.dumps(done))
+
+
 def main(argv: list[str]) -> None:
     become_container()
     role, *args = argv
@@ -272,6 +310,8 @@ def main(argv: list[str]) -> None:
         print(json.dumps(modal_app.tick.local()), flush=True)
     elif role == "run":
         _run(*args)
+    elif role == "call":
+        _call(*args)
     else:
         raise SystemExit(f"unknown role {role}")
 

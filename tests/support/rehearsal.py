@@ -119,11 +119,12 @@ class Function:
 
 
 def functions(app: ModuleType) -> list[Function]:
-    """The app's containers: `api`, `tick` and the `Runner` class's service function."""
+    """The app's containers: `api`, `tick`, `finish` and the `Runner` class's service function."""
     found = []
     for name, fn in [
         ("api", app.api),
         ("tick", app.tick),
+        ("finish", app.finish),
         ("Runner", _impl(app.Runner)._class_service_function),
     ]:
         impl = _impl(fn)

@@ -89,9 +89,10 @@ def get_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> JobP
 def cancel_job(job_id: str, services: ServicesDep, principal: PrincipalDep) -> JobPublic:
     """Cancel a queued or running job (its runner stops vLLM and inspect-ai)."""
     from runners.executor import cancel_job as cancel
+    from runners.executor import finisher
 
     visible_job(services, principal, job_id)
-    cancel(services.registry, job_id)
+    cancel(services.registry, job_id, finish_elsewhere=finisher(services.executor))
     return JobPublic.from_record(services.registry.get(job_id))
 
 
