@@ -391,23 +391,6 @@ def _account(
     )
 
 
-def run_sinks_of(registry: JobRegistry, settings: Settings, job_id: str) -> None:
-    """The sinks of a job that ended in another process (one with no sinks' keys, on Modal), with
-    how it ended as the last line of its log first."""
-    from runners.shards import ended_line
-
-    job = registry.get(job_id)
-    if not job.status.terminal:
-        raise EvalJobError(f"{job_id} is {job.status.value}: only an ended job's sinks run")
-    folder = settings.jobs_dir / job_id
-    say = _JobLog(folder / "job.log", [])  # the error was redacted when it was recorded
-    try:
-        say(ended_line(job_id, job.status, job.error))
-        run_sinks(default_sinks(settings), job_id, SinkContext(registry, settings, folder, say))
-    finally:
-        say.close()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the worker subprocess: `python -m runners.job JOB_ID [--rerun] [--no-publish]`;
     `python -m runners.job --complete JOB_ID` to end a fanned-out job whose shards have ended;
@@ -417,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
         complete_parent(open_registry(get_settings()), args[1])
         return 0
     if args[:1] == ["--sinks"] and len(args) == 2:  # Modal's `finish`, for a job the api or tick ended
+        from runners.sinks import run_sinks_of
+
         run_sinks_of(open_registry(get_settings()), get_settings(), args[1])
         return 0
     flags = set(args[1:])

@@ -273,7 +273,7 @@ def _finish(
     sinks_elsewhere: Finisher | None = None,
 ) -> JobStatus | None:
     from runners.accounting import account, rates_for
-    from runners.sinks import SinkContext, default_sinks, run_sinks
+    from runners.sinks import SinkContext, default_sinks, ended_line, run_sinks
 
     folder = settings.jobs_dir / parent.id
     accounting = None
@@ -298,8 +298,3 @@ def _finish(
     say(ended_line(parent.id, status, error))
     run_sinks(default_sinks(settings), parent.id, SinkContext(registry, settings, folder, say))
     return status
-
-
-def ended_line(job_id: str, status: JobStatus, error: str | None) -> str:
-    """The job log's last line before its sinks."""
-    return f"job {job_id} {status.value}" + (f": {error}" if error else "")

@@ -111,6 +111,31 @@ def test_cancelling_a_queued_modal_job_withdraws_its_call(
     assert cancelled == ["fc-waiting"]
 
 
+def test_a_job_cancelled_before_it_ran_still_sends_its_completion_event(home: Path) -> None:
+    """No runner will run its sinks: the cancel does (on Modal, `finish` does, as asked); the
+    same for a running job whose runner had vanished."""
+    from runners.executor import cancel_job
+
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    registry.create(JobRecord(id="job-early", entity="local", project="p", model="m", spec=API_JOB))
+    assert cancel_job(registry, "job-early") is JobStatus.CANCELLED
+    outbox = settings.home / "outbox" / "job-early.jsonl"
+    events = [json.loads(line) for line in outbox.read_text().splitlines()]
+    assert [(e["status"], e["usage"]) for e in events] == [("cancelled", None)]
+    assert "job job-early cancelled: cancelled" in (settings.jobs_dir / "job-early" / "job.log").read_text()
+
+    registry.create(JobRecord(id="job-orphan", entity="local", project="p", model="m", spec=API_JOB))
+    registry.transition(
+        "job-orphan", JobStatus.RUNNING, runtime=Runtime(pid=2**22 + 12345)
+    )  # no such process
+    handed: list[tuple[str, str]] = []
+    finish = lambda job_id, step: handed.append((job_id, step))  # noqa: E731 - Modal's `finish`, recorded
+    assert cancel_job(registry, "job-orphan", finish_elsewhere=finish) is JobStatus.CANCELLED
+    assert handed == [("job-orphan", "sinks")]
+    assert not (settings.home / "outbox" / "job-orphan.jsonl").exists()  # not here: there
+
+
 def test_a_rerun_of_the_same_dispatch_resumes_a_job_left_running(home: Path) -> None:
     """Modal re-runs a preempted input in another container: the recorded pid and host say
     nothing there, so the runner is told it is the same dispatch and takes the job over."""
