@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
@@ -104,17 +105,29 @@ def _operator(aws_endpoint: str, table_settings: dict[str, str]) -> tuple[str, s
     )
 
 
-def test_a_webhook_job_runs_through_the_deployed_containers_survives_preemption_and_reads_back(
+@contextmanager
+def _deployed_api(
     deployment: Rehearsal, aws_endpoint: str
-) -> None:
+) -> Iterator[tuple[dict[str, str], str, tuple[str, str, str, str]]]:
+    """The `api` container, up: the api's environment, its URL, and the operator's user token,
+    admin token, webhook token and webhook secret."""
     config = json.loads(deployment.deployment.read_text())["functions"]["api"]["env"]
-    table = {"dynamodb_table": config["EVALJOBS_DYNAMODB_TABLE"]}
-    user, admin, hook_token, hook_secret = _operator(aws_endpoint, table)
+    tokens = _operator(aws_endpoint, {"dynamodb_table": config["EVALJOBS_DYNAMODB_TABLE"]})
     port = free_port()
     _, api = deployment.start_api(port)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url + "/health", api, timeout=120)
+        yield config, url, tokens
+    finally:
+        api.terminate()
+        api.wait(30)
+
+
+def test_a_webhook_job_runs_through_the_deployed_containers_survives_preemption_and_reads_back(
+    deployment: Rehearsal, aws_endpoint: str
+) -> None:
+    with _deployed_api(deployment, aws_endpoint) as (config, url, (user, admin, hook_token, hook_secret)):
         as_admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=30)
         stored = as_admin.put(f"/secrets/{ENTITY}/HF_READ", json={"value": TENANT_TOKEN})
         assert stored.status_code == 204, stored.text
@@ -209,9 +222,6 @@ def test_a_webhook_job_runs_through_the_deployed_containers_survives_preemption_
 
         # the cron tick starts in its own container and finds nothing stranded
         assert deployment.tick() == []
-    finally:
-        api.terminate()
-        api.wait(30)
 
 
 def test_a_sharded_job_fans_out_over_runner_containers_and_merges_once(
@@ -220,51 +230,51 @@ def test_a_sharded_job_fans_out_over_runner_containers_and_merges_once(
     """`shards: 2` through the api: two Runner containers, each scoring its part; the last to
     commit its logs to the Volume merges both into one result per benchmark, read back through
     the api, with one completion of the job (its logs on S3 once, none for the shards)."""
-    config = json.loads(deployment.deployment.read_text())["functions"]["api"]["env"]
-    table = {"dynamodb_table": config["EVALJOBS_DYNAMODB_TABLE"]}
-    user, _, _, _ = _operator(aws_endpoint, table)
-    port = free_port()
-    _, api = deployment.start_api(port)
-    url = f"http://127.0.0.1:{port}"
-    wait_until_up(url + "/health", api, timeout=120)
-    client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {user}"}, timeout=30)
-    job_doc = {
-        "entity": ENTITY,
-        "project": PROJECT,
-        "model": {"api": {"model": "vllm/stub", "base_url": stub}},  # the stub stands in for a hosted API
-        "benchmarks": ["arc_easy", {"id": "boolq", "limit": 3}],
-        "limit": 10,
-        "shards": 2,
-    }
-    created = client.post("/jobs", json=job_doc)
-    assert created.status_code == 201, created.text + deployment.container_log("api-0")
-    job_id = created.json()["id"]
-    job = _wait(
-        lambda: (j := client.get(f"/jobs/{job_id}").json())["status"] not in ("queued", "running") and j,
-        600,
-        "the sharded job to end",
-    )
-    assert isinstance(job, dict)
-    assert job["status"] == "succeeded", job["error"]
-    states = job["shard_states"]
-    assert [(s["id"], s["status"]) for s in states] == [(f"{job_id}-s{p}", "succeeded") for p in range(2)]
-    done = [(r["benchmark"], r["samples_completed"]) for r in job["results"]]
-    assert done == [("arc_easy", 10), ("boolq", 3)]
-    assert [j["id"] for j in client.get("/jobs").json()] == [job_id]  # the shards are the job's, not listed
+    with _deployed_api(deployment, aws_endpoint) as (config, url, (user, _, _, _)):
+        client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {user}"}, timeout=30)
+        job_doc = {
+            "entity": ENTITY,
+            "project": PROJECT,
+            "model": {"api": {"model": "vllm/stub", "base_url": stub}},  # the stub stands in for a hosted API
+            "benchmarks": ["arc_easy", {"id": "boolq", "limit": 3}],
+            "limit": 10,
+            "shards": 2,
+        }
+        created = client.post("/jobs", json=job_doc)
+        assert created.status_code == 201, created.text + deployment.container_log("api-0")
+        job_id = created.json()["id"]
+        job = _wait(
+            lambda: (j := client.get(f"/jobs/{job_id}").json())["status"] not in ("queued", "running") and j,
+            600,
+            "the sharded job to end",
+        )
+        assert isinstance(job, dict)
+        assert job["status"] == "succeeded", job["error"]
+        states = job["shard_states"]
+        assert [(s["id"], s["status"]) for s in states] == [(f"{job_id}-s{p}", "succeeded") for p in range(2)]
+        done = [(r["benchmark"], r["samples_completed"]) for r in job["results"]]
+        assert done == [("arc_easy", 10), ("boolq", 3)]
+        listed_jobs = [j["id"] for j in client.get("/jobs").json()]
+        assert listed_jobs == [job_id]  # the shards are the job's, not listed
 
-    call_ids = [client.get(f"/jobs/{s['id']}").json()["runtime"]["modal_call_id"] for s in states]
-    calls = [deployment.call(c) for c in call_ids]
-    assert len({c["container"] for c in calls}) == 2  # a container each
-    page = client.get(f"/jobs/{job_id}/samples", params={"benchmark": "arc_easy", "limit": 50})
-    assert page.status_code == 200, page.text
-    assert len(page.json()["samples"]) == 10
+        call_ids = [client.get(f"/jobs/{s['id']}").json()["runtime"]["modal_call_id"] for s in states]
+        calls = [deployment.call(c) for c in call_ids]
+        assert len({c["container"] for c in calls}) == 2  # a container each
+        page = client.get(f"/jobs/{job_id}/samples", params={"benchmark": "arc_easy", "limit": 50})
+        assert page.status_code == 200, page.text
+        assert len(page.json()["samples"]) == 10
 
-    bucket = config["EVALJOBS_EVAL_LOGS_BUCKET"]
-    s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix="jobs/").get("Contents", [])
-    assert {o["Key"].split("/")[1] for o in listed} == {job_id}  # the job's sinks, once; the shards' none
-    merged = deployment.volume("evaljobs-eval-logs") / "jobs" / job_id / "logs"
-    assert sorted(p.name for p in merged.glob("*.eval")) == ["arc_easy.eval", "boolq.eval"]
+        bucket = config["EVALJOBS_EVAL_LOGS_BUCKET"]
+        s3 = boto3.client("s3", endpoint_url=aws_endpoint, region_name="us-east-1")
+        listing = lambda: s3.list_objects_v2(Bucket=bucket, Prefix="jobs/").get("Contents", [])  # noqa: E731
+        # the job's sinks copy its logs a moment after it ended
+        listed = _wait(
+            lambda: f"jobs/{job_id}/job.log" in [o["Key"] for o in listing()] and listing(), 120, "S3"
+        )
+        assert isinstance(listed, list)
+        assert {o["Key"].split("/")[1] for o in listed} == {job_id}  # the job's sinks, once; the shards' none
+        merged = deployment.volume("evaljobs-eval-logs") / "jobs" / job_id / "logs"
+        assert sorted(p.name for p in merged.glob("*.eval")) == ["arc_easy.eval", "boolq.eval"]
 
 
 def test_a_sharded_job_cancelled_through_the_api_ends_with_its_sinks_in_finish(
@@ -275,15 +285,8 @@ def test_a_sharded_job_cancelled_through_the_api_ends_with_its_sinks_in_finish(
     runner's secrets and Volumes; the job's log lands on the Volume and on S3 from there."""
     from bench.stub_server import running
 
-    config = json.loads(deployment.deployment.read_text())["functions"]["api"]["env"]
-    assert "WANDB_API_KEY" not in config  # why the sinks cannot run where the cancel arrives
-    table = {"dynamodb_table": config["EVALJOBS_DYNAMODB_TABLE"]}
-    user, _, _, _ = _operator(aws_endpoint, table)
-    port = free_port()
-    _, api = deployment.start_api(port)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(url + "/health", api, timeout=120)
+    with _deployed_api(deployment, aws_endpoint) as (config, url, (user, _, _, _)):
+        assert "WANDB_API_KEY" not in config  # why the sinks cannot run where the cancel arrives
         client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {user}"}, timeout=30)
         with running(2.0, served_name="slow") as slow:  # 2 s a request, one at a time: ~40 s a shard
             job_doc = {
@@ -336,6 +339,3 @@ def test_a_sharded_job_cancelled_through_the_api_ends_with_its_sinks_in_finish(
         job = client.get(f"/jobs/{job_id}").json()
         assert job["status"] == "cancelled"
         assert [s["status"] for s in job["shard_states"]] == ["cancelled", "cancelled"]
-    finally:
-        api.terminate()
-        api.wait(30)
