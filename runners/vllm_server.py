@@ -231,7 +231,7 @@ def _watch(proc: subprocess.Popen[str], stopping: threading.Event, log: Callable
     if threading.current_thread() is not threading.main_thread():
         return
     if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL, None):
-        # inherited ignored (`nohup`, a non-interactive shell's `… &`): the interrupt would do
+        # inherited ignored (a non-interactive shell starts `… &` so): the interrupt would do
         # nothing. The runner's own process, so it may be handled as Python does by default.
         signal.signal(signal.SIGINT, signal.default_int_handler)
 

@@ -186,7 +186,7 @@ sys.exit(9)
 def test_a_server_dying_mid_job_ends_the_job_instead_of_leaving_it_retrying(sigint: str) -> None:
     """inspect-ai retries a refused connection forever: a job whose server died would never end.
     The block (here: a wait standing in for those retries) is interrupted and ends with why. Also
-    in a runner that inherited SIGINT ignored (from `nohup`, a non-interactive shell's `… &`, some
+    in a runner that inherited SIGINT ignored (a non-interactive shell starts `… &` so, as do some
     supervisors), where the interrupt did nothing and the job's retries went on forever."""
     import signal
     import subprocess
