@@ -184,7 +184,7 @@ class Runner:
         job's recorded call is then this one, and the run resumes it from the eval log its first
         container committed to the Volume. A cancelled input (InputCancellation, a BaseException)
         stops the runner the way `evaljobs cancel` does, so the job still ends with its sinks."""
-        self._reload()  # a warm container sees what other containers committed since it started
+        _reload_volumes()  # a warm container sees what other containers committed since it started
         call_id = modal.current_function_call_id()
         record = self.registry.get(job_id)
         rerun = call_id is not None and record.runtime.modal_call_id == call_id
@@ -198,7 +198,7 @@ class Runner:
             if runner.poll() is None:  # the input was cancelled while the job ran
                 runner.send_signal(signal.SIGTERM)  # it records `cancelled` and runs its sinks
                 runner.wait()
-            self._commit()
+            _commit_volumes()
         if record.shard is not None:
             self._complete_parent(job_id, record.shard.parent)
         return self.registry.get(job_id).status.value
@@ -211,30 +211,19 @@ class Runner:
         if not self.registry.get(shard_id).status.terminal:
             return  # not this call's to end (another runner has it)
         publish(self.registry, shard_id)
-        self._reload()  # the shards that published before this one: their commits are visible now
-        subprocess.run([sys.executable, "-m", "runners.job", "--complete", parent_id], check=False)
-        self._commit()
+        _job_step("--complete", parent_id)  # after a reload: the shards that published before this one
 
     @modal.exit()
     def close(self) -> None:
         self.ended.set()
-        self._commit()
+        _commit_volumes()
 
     def _commit_while_running(self) -> None:
         while not self.ended.wait(self.settings.volume_commit_s):
             try:
-                self._commit()
+                _commit_volumes()
             except Exception:
                 logging.getLogger("evaljobs.runner").exception("Volume commit failed")
-
-    def _commit(self) -> None:
-        """Persist what this container wrote to the Volumes."""
-        for volume in _runner_volumes():
-            volume.commit()
-
-    def _reload(self) -> None:
-        for volume in _runner_volumes():
-            volume.reload()
 
 
 def _runner_volumes() -> list[modal.Volume]:
@@ -242,6 +231,26 @@ def _runner_volumes() -> list[modal.Volume]:
     if not os.environ.get("MODAL_TASK_ID"):
         return []
     return [volume for volume in RUNNER_VOLUMES.values() if isinstance(volume, modal.Volume)]
+
+
+def _commit_volumes() -> None:
+    """Persist what this container wrote to the runner's Volumes."""
+    for volume in _runner_volumes():
+        volume.commit()
+
+
+def _reload_volumes() -> None:
+    """See what other containers committed to the runner's Volumes."""
+    for volume in _runner_volumes():
+        volume.reload()
+
+
+def _job_step(flag: str, job_id: str) -> None:
+    """`python -m runners.job FLAG JOB_ID` between a reload of the Volumes (what other containers
+    committed) and a commit (what it wrote)."""
+    _reload_volumes()
+    subprocess.run([sys.executable, "-m", "runners.job", flag, job_id], check=False)
+    _commit_volumes()
 
 
 @app.function(image=runner_image, volumes=RUNNER_VOLUMES, secrets=RUNNER_SECRETS, timeout=FINISH_TIMEOUT)
@@ -253,12 +262,7 @@ def finish(job_id: str, step: str) -> str:
     from evaljobs.settings import get_settings
     from evaljobs.stores import open_registry
 
-    flag = {"merge": "--complete", "sinks": "--sinks"}[step]
-    for volume in _runner_volumes():
-        volume.reload()
-    subprocess.run([sys.executable, "-m", "runners.job", flag, job_id], check=False)
-    for volume in _runner_volumes():
-        volume.commit()
+    _job_step({"merge": "--complete", "sinks": "--sinks"}[step], job_id)
     return open_registry(get_settings()).get(job_id).status.value
 
 

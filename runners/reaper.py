@@ -62,9 +62,11 @@ def reap(
         if registry.finish(job.id, JobStatus.FAILED, [], f"its runner is gone ({why}); run it again"):
             log.warning("job %s: runner call %s ended (%s); marked failed", job.id, call, why)
             touched.append(job.id)
-            if job.shard is None and (finish := finisher(executor)) is not None:
+            if job.shard is not None:
+                continue  # a shard's sinks never run: its job's do
+            if (finish := finisher(executor)) is not None:
                 finish(job.id, "sinks")  # on Modal, where the sinks' keys are
-            elif job.shard is None:
+            else:
                 folder = settings.jobs_dir / job.id
                 run_sinks(default_sinks(settings), job.id, SinkContext(registry, settings, folder, log.info))
     touched.extend(_shards(registry, executor, watcher, settings, [j for j in running if j.runtime.shards]))

@@ -41,6 +41,7 @@ from evaljobs.records import (
 )
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
+from runners.sinks import job_log_lines
 
 Finisher = Callable[[str, Literal["merge", "sinks"]], object]
 """Runs a step of a job's ending elsewhere (`runners.executor.finisher`): `merge` a fanned-out
@@ -135,15 +136,6 @@ def shard_progress_files(settings: Settings, record: JobRecord) -> list[Path]:
     return [folder / "progress.json" for folder in folders]
 
 
-def _log_line(folder: Path) -> Callable[[str], None]:
-    def say(line: str) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        with (folder / "job.log").open("a") as f:
-            f.write(line + "\n")
-
-    return say
-
-
 def complete(
     registry: JobRegistry,
     settings: Settings,
@@ -177,8 +169,7 @@ def complete(
         return None  # still going, or failed with a try left (its retry is under way)
     elif any(s.status is JobStatus.SUCCEEDED and not s.runtime.published for s in shards):
         return None  # its logs are not where the merge reads them yet: that shard completes the job
-    say = _log_line(settings.jobs_dir / parent_id)
-    end = partial(_finish, registry, settings, parent, say=say, sinks_elsewhere=finish_elsewhere)
+    end = partial(_finish, registry, settings, parent, sinks_elsewhere=finish_elsewhere)
     if failed is not None:
         return end(JobStatus.FAILED, f"shard {failed.id} failed: {failed.error}")
     if any(s.status is JobStatus.CANCELLED for s in shards):
@@ -193,7 +184,9 @@ def complete(
     if finish_elsewhere is not None:
         finish_elsewhere(parent_id, "merge")  # `complete` runs again there, merges, and ends the job
         return None
-    say(f"all {len(shards)} shards succeeded; merging their eval logs")
+    job_log_lines(settings.jobs_dir / parent_id)(
+        f"all {len(shards)} shards succeeded; merging their eval logs"
+    )
     results = _merged_results(parent, shards, settings.jobs_dir / parent_id / "logs")
     unmerged = [r.benchmark for r in results if r.status != "success"]
     if unmerged:
@@ -269,11 +262,10 @@ def _finish(
     results: list[BenchmarkResult] | None = None,
     shards: list[JobRecord] | None = None,
     *,
-    say: Callable[[str], None],
     sinks_elsewhere: Finisher | None = None,
 ) -> JobStatus | None:
     from runners.accounting import account, rates_for
-    from runners.sinks import SinkContext, default_sinks, ended_line, run_sinks
+    from runners.sinks import run_sinks_of
 
     folder = settings.jobs_dir / parent.id
     accounting = None
@@ -293,8 +285,7 @@ def _finish(
     if not registry.finish(parent.id, status, results or [], error, accounting):
         return None  # another shard's call finished it first
     if sinks_elsewhere is not None:
-        sinks_elsewhere(parent.id, "sinks")  # it says how the job ended in the job's log, then runs them
-        return status
-    say(ended_line(parent.id, status, error))
-    run_sinks(default_sinks(settings), parent.id, SinkContext(registry, settings, folder, say))
+        sinks_elsewhere(parent.id, "sinks")  # `run_sinks_of` there
+    else:
+        run_sinks_of(registry, settings, parent.id)  # how it ended, in its log; then the sinks
     return status

@@ -1,6 +1,9 @@
 """Where a finished job's results go, in order: W&B, Weave, the eval-log copy, the baseline
 comparison, and last the completion event (which carries what the others recorded)."""
 
+from collections.abc import Callable
+from pathlib import Path
+
 from evaljobs.records import JobStatus
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
@@ -20,7 +23,7 @@ __all__ = [
     "WandbSink",
     "WeaveSink",
     "default_sinks",
-    "ended_line",
+    "job_log_lines",
     "run_sinks",
     "run_sinks_of",
 ]
@@ -34,7 +37,18 @@ def default_sinks(settings: Settings) -> list[ResultSink]:
     return [*sinks, BaselineSink(), CompletionEventSink()]
 
 
-def ended_line(job_id: str, status: JobStatus, error: str | None) -> str:
+def job_log_lines(folder: Path) -> Callable[[str], None]:
+    """Appends a line at a time to the job log in `folder` (a process other than the runner's)."""
+
+    def say(line: str) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / "job.log").open("a") as log:
+            log.write(line + "\n")
+
+    return say
+
+
+def _ended_line(job_id: str, status: JobStatus, error: str | None) -> str:
     """The job log's line before its sinks run."""
     return f"job {job_id} {status.value}" + (f": {error}" if error else "")
 
@@ -46,11 +60,6 @@ def run_sinks_of(registry: JobRegistry, settings: Settings, job_id: str) -> None
     if not job.status.terminal:
         raise ValueError(f"{job_id} is {job.status.value}: only an ended job's sinks run")
     folder = settings.jobs_dir / job_id
-    folder.mkdir(parents=True, exist_ok=True)
-
-    def say(line: str) -> None:  # the error was redacted when it was recorded
-        with (folder / "job.log").open("a") as log:
-            log.write(line + "\n")
-
-    say(ended_line(job_id, job.status, job.error))
+    say = job_log_lines(folder)  # the error was redacted when it was recorded
+    say(_ended_line(job_id, job.status, job.error))
     run_sinks(default_sinks(settings), job_id, SinkContext(registry, settings, folder, say))
