@@ -26,7 +26,7 @@ from typing import Any, cast
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.model import ChatMessageUser, GenerateConfig, Model, ModelOutput, get_model
+from inspect_ai.model import ChatMessageUser, GenerateConfig, Logprob, Logprobs, Model, ModelOutput, get_model
 from inspect_ai.scorer import CORRECT, INCORRECT, Score, Target, accuracy, mean, scorer, stderr
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
@@ -65,13 +65,7 @@ async def _prompt_scores(
     output = await model.generate([message], config=_PROMPT)
     scores = []
     for choice, encoded, n in zip(output.choices, prompts, chars, strict=True):
-        logprobs = choice.prompt_logprobs
-        if logprobs is None or len(logprobs.content) != len(encoded.prompt) - 1:
-            raise RuntimeError(
-                f"the server returned no prompt log-probabilities for all {len(encoded.prompt)} prompt "
-                "tokens (is it vLLM, with prompt_logprobs support?)"
-            )
-        tail = logprobs.content[-encoded.continuation :]
+        tail = _whole_prompt(choice.prompt_logprobs, encoded.prompt)[-encoded.continuation :]
         greedy = all(
             not lp.top_logprobs or lp.logprob >= max(t.logprob for t in lp.top_logprobs) for lp in tail
         )
@@ -89,16 +83,23 @@ async def _shared_position_scores(
     """
     message = ChatMessageUser(content=text, metadata={"prompt_token_ids": first.prompt})
     output = await model.generate([message], config=_PROMPT_TOP)
-    logprobs = output.choices[0].prompt_logprobs if output.choices else None
-    if logprobs is None or len(logprobs.content) != len(first.prompt) - 1:
-        raise RuntimeError("the server returned no prompt log-probabilities for the whole prompt")
-    last = logprobs.content[-1]
+    last = _whole_prompt(output.choices[0].prompt_logprobs if output.choices else None, first.prompt)[-1]
     top = {_token_id(t.token): t.logprob for t in last.top_logprobs or []}
     top[_token_id(last.token)] = last.logprob
     if tokens[0] != _token_id(last.token) or not all(t in top for t in tokens):
         return None
     best = max(top.values())
     return [ChoiceScore(top[t], n, top[t] >= best) for t, n in zip(tokens, chars, strict=True)]
+
+
+def _whole_prompt(logprobs: Logprobs | None, prompt: list[int]) -> list[Logprob]:
+    """A prompt's log-probabilities, one per token after the first; an error unless all came back."""
+    if logprobs is None or len(logprobs.content) != len(prompt) - 1:
+        raise RuntimeError(
+            f"the server returned no prompt log-probabilities for all {len(prompt)} prompt tokens "
+            "(is it vLLM, with prompt_logprobs support?)"
+        )
+    return logprobs.content
 
 
 def _token_id(token: str) -> int:
