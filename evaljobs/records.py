@@ -379,6 +379,13 @@ class Runtime(BaseModel):
     Volume), so the last shard to publish merges."""
     sink_failures: list[SinkFailure] = Field(default_factory=list)
     """Sinks that failed after the evaluation."""
+    sinks_done: list[str] | None = None
+    """The result sinks that have run for the job, each recorded as it ends (failed or not); a
+    job ended with one missing had its sinks cut off (a killed process), and they run again
+    without the done ones (`runners.sinks.owed_sinks`). None: not tracked (a shard, or a row
+    from before this field)."""
+    sinks_retries: list[datetime] = Field(default_factory=list)
+    """When the sinks of the job, cut off, were run again (at most `SINKS_RETRIES` times)."""
 
     def merged(self, patch: Runtime) -> Runtime:
         """This runtime with the fields `patch` sets replaced; `sink_failures` accumulate."""

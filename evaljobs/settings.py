@@ -160,6 +160,11 @@ class Settings(BaseSettings):
     on another host (a preempted Modal input's new container) recovers scored samples from;
     None: the buffer stays on this host (the local worker pool resumes on the same machine)."""
 
+    sinks_retry_after_s: float = Field(default=3600.0, ge=60)
+    """Seconds after a job ended before the result sinks it still owes (their process was killed)
+    run again, from the Modal tick or the local worker pool: longer than a sinks run takes (the
+    `finish` function's timeout), so a slow one is not doubled."""
+
     volume_commit_s: float = Field(default=15.0, ge=1, le=600)
     """Seconds between a Modal runner's commits of its Volumes while a job runs: a preempted
     job's new container redoes at most about this much work plus `log_shared` (each commit

@@ -18,7 +18,7 @@ from evaljobs.errors import (
     ValidationIssue,
 )
 from evaljobs.policies import ArtifactEvent, EventType, Policy
-from evaljobs.records import JobRecord, Trigger
+from evaljobs.records import JobRecord, Runtime, Trigger
 from evaljobs.settings import Settings
 from evaljobs.spec import JobSpec
 from evaljobs.stores import JobRegistry
@@ -173,6 +173,7 @@ def submit_job_once(
         model=spec.display_model(),
         spec=spec,
         trigger=trigger,
+        runtime=Runtime(sinks_done=[]),  # its sinks are tracked, so ones cut off run again
     )
     stored = registry.create(record, key)
     created = stored.id == record.id

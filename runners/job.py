@@ -33,7 +33,7 @@ from runners.datasets_source import activate, mirror_revision, parse_source
 from runners.processes import runner_alive
 from runners.shards import fan_out, fans_out
 from runners.shards import publish as publish_shard
-from runners.sinks import SinkContext, default_sinks, run_sinks
+from runners.sinks import SinkContext, default_sinks, owed_sinks, run_sinks, run_sinks_of
 
 __all__ = ["JobCancelled", "job_dir", "main", "run_job"]
 
@@ -264,7 +264,7 @@ def run_job(
 ) -> JobStatus:
     """Run the job; the registry ends with its final status and results. Returns that status.
     `rerun`: this is the job's own dispatch run again (a preempted Modal input): take over a
-    job left running and resume it from its eval logs.
+    job left running and resume it from its eval logs, or run the sinks an ended one still owes.
 
     A shard of a fanned-out job (runners/shards.py) runs its part, tries again alone when it
     fails, and then, with `publish` (its logs are where its parent reads them once this
@@ -280,6 +280,8 @@ def run_job(
         return registry.get(job_id).status
     claimed = _claim(registry, record, rerun)
     if claimed is None:
+        if rerun and owed_sinks(record, settings):  # the first container ended the job, not its sinks
+            run_sinks_of(registry, settings, job_id)
         return record.status
     status = _run_claimed(record, claimed, registry, settings)
     if record.shard is not None and publish:
@@ -399,9 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     if args[:1] == ["--complete"] and len(args) == 2:  # Modal's runner, once it committed a shard's logs
         complete_parent(open_registry(get_settings()), args[1])
         return 0
-    if args[:1] == ["--sinks"] and len(args) == 2:  # Modal's `finish`, for a job the api or tick ended
-        from runners.sinks import run_sinks_of
-
+    if args[:1] == ["--sinks"] and len(args) == 2:  # a job the api or tick ended; sinks cut off
         run_sinks_of(open_registry(get_settings()), get_settings(), args[1])
         return 0
     flags = set(args[1:])

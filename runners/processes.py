@@ -11,13 +11,14 @@ from evaljobs.settings import Settings
 __all__ = ["runner_alive", "spawn_runner"]
 
 
-def spawn_runner(settings: Settings, job_id: str) -> subprocess.Popen[bytes]:
-    """Start `python -m runners.job ID` detached (its own session: it outlives the caller)."""
+def spawn_runner(settings: Settings, job_id: str, step: str | None = None) -> subprocess.Popen[bytes]:
+    """Start `python -m runners.job ID` detached (its own session: it outlives the caller);
+    with `step` (`--sinks`), `python -m runners.job STEP ID`."""
     folder = settings.jobs_dir / job_id
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "runner.out").open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "runners.job", job_id],
+            [sys.executable, "-m", "runners.job", *([step] if step else []), job_id],
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -5,7 +5,9 @@
 - running, whose runner call has ended (a timeout, an OOM kill, a container lost for good):
   ended `failed` with the reason, and its sinks run, so the completion event goes out;
 - a shard of a fanned-out job that failed with a try left: queued and dispatched again, alone;
-  a fanned-out job whose shards have all ended: ended (runners/shards.py), if no shard did it.
+  a fanned-out job whose shards have all ended: ended (runners/shards.py), if no shard did it;
+- an ended job still owed result sinks long after it ended (what ran them was killed): they
+  run again, the ones that ran skipped (`runners.sinks.sinks_cut_off`).
 
 A preempted call is not among them: Modal runs it again and the runner resumes the job.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 from evaljobs.records import JobRecord, JobStatus
 from evaljobs.settings import Settings
@@ -22,7 +24,7 @@ from evaljobs.stores import JobRegistry
 from runners.cancel import complete_parent
 from runners.executor import Executor, finisher, start_job
 from runners.shards import publish, requeue
-from runners.sinks import SinkContext, default_sinks, run_sinks
+from runners.sinks import owed_sinks, run_sinks_of, sinks_cut_off
 
 __all__ = ["CallWatcher", "reap"]
 
@@ -62,15 +64,24 @@ def reap(
         if registry.finish(job.id, JobStatus.FAILED, [], f"its runner is gone ({why}); run it again"):
             log.warning("job %s: runner call %s ended (%s); marked failed", job.id, call, why)
             touched.append(job.id)
-            if job.shard is not None:
-                continue  # a shard's sinks never run: its job's do
-            if (finish := finisher(executor)) is not None:
-                finish(job.id, "sinks")  # on Modal, where the sinks' keys are
-            else:
-                folder = settings.jobs_dir / job.id
-                run_sinks(default_sinks(settings), job.id, SinkContext(registry, settings, folder, log.info))
+            if job.shard is None:  # a shard's sinks never run: its job's do
+                _sinks(registry, executor, settings, job.id)
     touched.extend(_shards(registry, executor, watcher, settings, [j for j in running if j.runtime.shards]))
+    for job in sinks_cut_off(registry, settings, now):
+        log.warning(
+            "job %s: its sinks were cut off (%s owed); running them again", job.id, owed_sinks(job, settings)
+        )
+        _sinks(registry, executor, settings, job.id)
+        touched.append(job.id)
     return touched
+
+
+def _sinks(registry: JobRegistry, executor: Executor, settings: Settings, job_id: str) -> None:
+    """Run the sinks of a job ended here: on Modal in `finish`, where the sinks' keys are."""
+    if (finish := finisher(executor)) is not None:
+        finish(job_id, "sinks")
+    else:
+        run_sinks_of(registry, settings, job_id)
 
 
 def _shards(
@@ -83,7 +94,14 @@ def _shards(
     """Fanned-out jobs: a failed shard with a try left goes again; a shard whose runner ended after
     it succeeded counts as published (what it committed is all there will be); then each job
     ends if its shards have."""
-    touched = []
+    touched: list[str] = []
+    finish = finisher(executor)
+
+    def finish_elsewhere(job_id: str, step: Literal["merge", "sinks"]) -> None:
+        assert finish is not None
+        finish(job_id, step)
+        touched.append(job_id)  # ended there (a merge), or here with its sinks there
+
     for parent in parents:
         for shard_id in parent.runtime.shards:
             shard = registry.get(shard_id)
@@ -95,6 +113,9 @@ def _shards(
                 call = shard.runtime.modal_call_id
                 if call and watcher.call_ended(call) is not None:
                     publish(registry, shard.id)
-        if complete_parent(registry, parent.id, settings, finish_elsewhere=finisher(executor)):
+        ended = complete_parent(
+            registry, parent.id, settings, finish_elsewhere=finish_elsewhere if finish else None
+        )
+        if ended and parent.id not in touched:
             touched.append(parent.id)
     return touched

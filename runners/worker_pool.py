@@ -3,7 +3,8 @@ shared fairly between entities.
 
 `dispatch` only wakes the pool; the registry is the queue. So jobs queued by any process
 (the API, a webhook, a cron tick, the CLI) are picked up in order, and after a restart the
-pool takes the queue up again and resumes running jobs whose runner died. Runners are
+pool takes the queue up again and resumes running jobs whose runner died (and, once a
+minute, runs again the sinks of ended jobs whose sinks were cut off). Runners are
 detached sessions: stopping the pool does not stop jobs, and a restarted pool counts the
 live ones against its limit.
 """
@@ -13,19 +14,25 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
+from datetime import datetime
 
-from evaljobs.records import JobRecord, JobStatus
+from evaljobs.records import JobRecord, JobStatus, utcnow
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
 from runners.processes import runner_alive, spawn_runner
 from runners.shards import fan_out, fans_out
+from runners.sinks import sinks_cut_off
 
 __all__ = ["WorkerPool", "fair_order"]
 
 log = logging.getLogger("runners.worker_pool")
 
+
+SINKS_LOOK_S = 60.0
+"""How often the pool looks for ended jobs whose sinks were cut off."""
 
 FAIR_WINDOW = 256
 """Queued jobs the pool looks at each time it fills (oldest first)."""
@@ -114,10 +121,23 @@ class WorkerPool:
             log.info("started runner for %s", job_id)
         return started
 
+    def redrive_sinks(self, now: datetime | None = None) -> list[str]:
+        """Run again, each in a process of its own, the sinks of ended jobs whose sinks were cut
+        off (`runners.sinks.sinks_cut_off`); returns their ids."""
+        jobs = sinks_cut_off(self.registry, self.settings, now or utcnow())
+        for job in jobs:
+            log.warning("job %s: its sinks were cut off; running them again", job.id)
+            spawn_runner(self.settings, job.id, "--sinks")
+        return [job.id for job in jobs]
+
     def _loop(self) -> None:
+        last_sinks_look = 0.0
         while not self._stop.is_set():
             try:
                 self.fill()
+                if time.monotonic() - last_sinks_look > SINKS_LOOK_S:
+                    last_sinks_look = time.monotonic()
+                    self.redrive_sinks()
             except Exception:
                 log.exception("worker pool: filling failed; retrying")
             self._wake.wait(self.poll_s)

@@ -52,9 +52,17 @@ class ResultSink(Protocol):
 
 
 def run_sinks(sinks: Sequence[ResultSink], job_id: str, ctx: SinkContext) -> JobRecord:
-    """Run every sink in order under the one error policy; returns the job as they left it."""
+    """Run every sink in order under the one error policy; returns the job as they left it.
+
+    On a job whose sinks are tracked (`Runtime.sinks_done`), each one's end is recorded in the
+    same write as what it returned, and a sink recorded before (this is a run again after the
+    last was cut off) is skipped: each runs to its end once, or, if its process was killed
+    inside it, again (at least once)."""
     job = ctx.registry.get(job_id)
+    done = job.runtime.sinks_done
     for sink in sinks:
+        if done is not None and sink.name in done:
+            continue
         try:
             patch = sink.write(job, ctx)
         except Exception as exc:
@@ -65,6 +73,9 @@ def run_sinks(sinks: Sequence[ResultSink], job_id: str, ctx: SinkContext) -> Job
                 sink=sink.name, error=error, traceback=redact(traceback.format_exc(), ctx.secrets)[-8000:]
             )
             patch = Runtime(sink_failures=[failure])
+        if done is not None:
+            done = [*done, sink.name]
+            patch = (patch or Runtime()).model_copy(update={"sinks_done": done})
         if patch is not None:
             ctx.registry.update_runtime(job_id, patch)
             job = ctx.registry.get(job_id)

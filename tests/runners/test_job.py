@@ -150,3 +150,29 @@ def test_a_rerun_of_the_same_dispatch_resumes_a_job_left_running(home: Path) -> 
     )  # ran: no server on :9
     job = registry.get("job-preempted")
     assert job.runtime.resumed and job.runtime.host != "gone-container" and job.finished_at is not None
+
+
+def test_a_rerun_of_a_job_ended_before_its_sinks_ran_runs_them(home: Path) -> None:
+    """Preempted between the job's end and its sinks: Modal's re-run of the input finds the job
+    ended, and runs the sinks it still owes instead of nothing."""
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    registry.create(
+        JobRecord(
+            id="job-ended",
+            entity="local",
+            project="p",
+            model="m",
+            spec=API_JOB,
+            runtime=Runtime(sinks_done=[]),
+        )
+    )
+    registry.transition("job-ended", JobStatus.RUNNING, runtime=Runtime(pid=1, host="gone-container"))
+    registry.finish("job-ended", JobStatus.SUCCEEDED, [], None)
+    outbox = settings.home / "outbox" / "job-ended.jsonl"
+    assert run_job("job-ended", registry, settings) is JobStatus.SUCCEEDED and not outbox.exists()
+
+    assert run_job("job-ended", registry, settings, rerun=True) is JobStatus.SUCCEEDED
+    assert [json.loads(line)["status"] for line in outbox.read_text().splitlines()] == ["succeeded"]
+    run_job("job-ended", registry, settings, rerun=True)  # owed nothing now: not sent twice
+    assert len(outbox.read_text().splitlines()) == 1

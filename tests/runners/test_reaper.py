@@ -58,3 +58,42 @@ def test_stranded_jobs_are_dispatched_again_or_failed_with_the_reason(home: Path
     events = [json.loads(line) for path in outbox for line in path.read_text().splitlines()]
     assert [(e["job_id"], e["status"]) for e in events] == [("job-lost", "failed")]
     assert reap(registry, modal, modal, settings, now=now) == ["job-stranded"]  # still no call: again
+
+
+def test_sinks_cut_off_run_again_once_their_hour_has_passed(home: Path) -> None:
+    """A job ended but its sinks' process was killed after the W&B run (the completion event never
+    went out): the tick runs the rest, once per `sinks_retry_after_s`, at most SINKS_RETRIES times;
+    a job whose sinks may still be running, and a row that does not track its sinks, are left."""
+    from runners.sinks import SINKS_RETRIES
+
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    for job_id, done in (("job-cut", ["wandb", "weave"]), ("job-untracked", None)):
+        registry.create(
+            JobRecord(
+                id=job_id, entity="e", project="p", model="m", spec=SPEC, runtime=Runtime(sinks_done=done)
+            )
+        )
+        registry.transition(job_id, JobStatus.RUNNING)
+        registry.finish(job_id, JobStatus.SUCCEEDED, [], None)
+    modal = FakeModal({})
+    wait = timedelta(seconds=settings.sinks_retry_after_s)
+    outbox = settings.home / "outbox" / "job-cut.jsonl"
+
+    assert reap(registry, modal, modal, settings, now=utcnow()) == []  # its sinks may still be running
+    assert reap(registry, modal, modal, settings, now=utcnow() + wait + timedelta(minutes=1)) == ["job-cut"]
+
+    [event] = [json.loads(line) for line in outbox.read_text().splitlines()]
+    assert event["status"] == "succeeded"
+    job = registry.get("job-cut")
+    assert job.runtime.sinks_done == ["wandb", "weave", "baseline", "completion-event"]
+    assert not job.runtime.sink_failures  # the W&B run was not written again
+    assert "cut off after wandb, weave" in (settings.jobs_dir / "job-cut" / "job.log").read_text()
+    assert reap(registry, modal, modal, settings, now=utcnow() + 5 * wait) == []  # nothing owed now
+
+    registry.update_runtime("job-cut", Runtime(sinks_done=["wandb"]))  # killed again, and again
+    later = [utcnow() + k * 2 * wait for k in range(2, 2 + SINKS_RETRIES + 1)]
+    for now in later:
+        reap(registry, modal, modal, settings, now=now)
+        registry.update_runtime("job-cut", Runtime(sinks_done=["wandb"]))
+    assert len(registry.get("job-cut").runtime.sinks_retries) == SINKS_RETRIES

@@ -276,8 +276,9 @@ def test_on_modal_the_reaper_hands_the_merge_to_finish(home: Path, stub: str) ->
     ended = {f"fc-{record.id}-s{i}": "returned" for i in range(2)} | {"fc-plain": "ContainerOOM"}
     modal = _ModalLike(registry, ended)
 
-    reap(registry, modal, modal, settings, now=utcnow())
+    touched = reap(registry, modal, modal, settings, now=utcnow())
 
+    assert sorted(touched) == [record.id, "job-000000000009"]  # what the tick returns: both
     assert sorted(modal.finished) == [(record.id, "merge"), ("job-000000000009", "sinks")]
     assert registry.get(record.id).status is JobStatus.RUNNING  # `finish` ends it, after the merge
     assert not (settings.jobs_dir / record.id / "logs").exists()  # nothing merged here

@@ -132,3 +132,37 @@ def test_entities_share_the_pool_one_s_long_queue_does_not_hold_back_another_s_j
         time.sleep(0.05)
     assert spawned.index(b[1]) < spawned.index(a[3])  # team-b's second job did not wait for all of a's
     assert [i for i in spawned if i in a] == a  # each entity's own jobs in its queue order
+
+
+def test_the_pool_runs_again_the_sinks_of_a_job_whose_runner_was_killed_inside_them(home: Path) -> None:
+    import json
+    from datetime import timedelta
+
+    from evaljobs.records import utcnow
+
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    registry.create(
+        JobRecord(
+            id="job-cut",
+            entity="e",
+            project="p",
+            model="m",
+            spec={"model": {"api": {"model": "openai/m"}}, "benchmarks": ["boolq"]},
+            runtime=Runtime(sinks_done=["wandb"]),
+        )
+    )
+    registry.transition("job-cut", JobStatus.RUNNING)
+    registry.finish("job-cut", JobStatus.FAILED, [], "boom")
+    pool = WorkerPool(registry, settings, size=1)
+    assert pool.redrive_sinks() == []  # just ended: its runner may be in its sinks now
+
+    later = utcnow() + timedelta(seconds=settings.sinks_retry_after_s + 60)
+    assert pool.redrive_sinks(later) == ["job-cut"]
+
+    outbox = settings.home / "outbox" / "job-cut.jsonl"
+    deadline = time.monotonic() + 60
+    while registry.get("job-cut").runtime.sinks_done != ["wandb", "weave", "baseline", "completion-event"]:
+        assert time.monotonic() < deadline, (settings.jobs_dir / "job-cut" / "runner.out").read_text()
+        time.sleep(0.2)
+    assert [json.loads(line)["error"] for line in outbox.read_text().splitlines()] == ["boom"]

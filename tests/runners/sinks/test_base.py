@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from evaljobs.records import JobRecord, JobStatus, Runtime
 from evaljobs.settings import get_settings
 from evaljobs.stores.sqlite_registry import SqliteRegistry
@@ -50,3 +52,43 @@ def test_a_failing_sink_is_recorded_and_the_rest_run(home: Path) -> None:
     assert last.seen[0].eval_logs_uri == "s3://b/jobs/job-1/"  # what the first sink recorded
     assert any("failing failed" in line for line in said)
     assert registry.get("job-1").runtime == job.runtime
+
+
+class Killed(BaseException):
+    """The runner's process ending inside a sink (a preemption, an OOM kill): nothing after it runs."""
+
+
+class Named:
+    def __init__(self, name: str, kill: bool = False) -> None:
+        self.name, self.kill, self.runs = name, kill, 0
+
+    def write(self, job: JobRecord, ctx: SinkContext) -> Runtime | None:
+        self.runs += 1
+        if self.kill:
+            raise Killed
+        return None
+
+
+def test_sinks_cut_off_run_again_without_the_ones_that_ended(home: Path) -> None:
+    """Each sink's end is recorded as it happens, so a run cut off inside one is taken up again
+    there: the ones before it (a W&B run, a leaderboard row) are not sent twice."""
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    registry.create(
+        JobRecord(id="job-1", entity="e", project="p", model="m", spec=SPEC, runtime=Runtime(sinks_done=[]))
+    )
+    registry.transition("job-1", JobStatus.RUNNING)
+    registry.finish("job-1", JobStatus.SUCCEEDED, [], None)
+    context = SinkContext(registry, settings, home / "job-1", lambda line: None)
+    first, failing, killing, last = Named("first"), Failing(), Named("killing", kill=True), Named("last")
+
+    with pytest.raises(Killed):
+        run_sinks([first, failing, killing, last], "job-1", context)
+    assert registry.get("job-1").runtime.sinks_done == ["first", "failing"]  # a failure is an end too
+
+    killing.kill = False
+    job = run_sinks([first, failing, killing, last], "job-1", context)
+
+    assert (first.runs, killing.runs, last.runs) == (1, 2, 1)
+    assert job.runtime.sinks_done == ["first", "failing", "killing", "last"]
+    assert len(job.runtime.sink_failures) == 1  # the failing sink was not run again
