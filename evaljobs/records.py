@@ -343,6 +343,9 @@ class Runtime(BaseModel):
     """Host (machine or container) the runner process runs on."""
     modal_call_id: str | None = None
     """The Modal function call running the job, in the cloud."""
+    dispatched_at: datetime | None = None
+    """When a dispatcher took the job to spawn its Modal call (the claim that keeps two from
+    spawning it twice); cleared when the spawn never landed or a shard is tried again."""
     job_dir: str | None = None
     """The job's folder: job.log, progress.json, eval logs."""
     resumed: bool = False

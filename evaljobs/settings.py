@@ -42,6 +42,10 @@ class Settings(BaseSettings):
 
     modal_app: str = "evaljobs"
     """Name of the deployed Modal app whose `Runner` the modal executor spawns."""
+    modal_max_runners: int = Field(default=4, ge=1, le=1000)
+    """Runner calls the modal executor keeps in flight (the `Runner`'s `max_containers`, set at
+    deploy from the same variable): the rest wait in the registry, a free runner going to the
+    entity with the fewest, so one team's burst does not queue another's job behind it."""
 
     dataset_source: str = "hub"
     """`hub` (Hugging Face Hub, the default) or a local folder laid out like the Hub."""

@@ -35,7 +35,9 @@ APP_NAME = os.environ.get("EVALJOBS_MODAL_APP", "evaljobs")
 GPU = os.environ.get("EVALJOBS_MODAL_GPU", "H100:2")
 """Two GPUs by default; the type is configurable at deploy time."""
 MAX_RUNNERS = int(os.environ.get("EVALJOBS_MODAL_MAX_RUNNERS", "4"))
-"""Runner containers at once: a burst of webhooks queues instead of renting unbounded GPUs."""
+"""Runner containers at once: a burst of webhooks queues instead of renting unbounded GPUs. The
+modal executor keeps as many calls in flight and holds the rest in the registry, handing each
+free runner to the entity with the fewest (`ModalExecutor.fill`)."""
 
 
 def gpu_count(gpu: str) -> int:
@@ -83,6 +85,7 @@ CLOUD_SETTINGS = {
     "EVALJOBS_REGISTRY": "dynamodb",
     "EVALJOBS_EXECUTOR": "modal",
     "EVALJOBS_MODAL_APP": APP_NAME,
+    "EVALJOBS_MODAL_MAX_RUNNERS": str(MAX_RUNNERS),  # the executor keeps as many calls in flight
     "EVALJOBS_WANDB_MODE": "online",
     "EVALJOBS_HOME": "/data/evaljobs",
 }
@@ -201,7 +204,17 @@ class Runner:
             _commit_volumes()
         if record.shard is not None:
             self._complete_parent(job_id, record.shard.parent)
+        self._fill()
         return self.registry.get(job_id).status.value
+
+    def _fill(self) -> None:
+        """This runner is free: hand it (a call's worth of it) to the next job in fair order."""
+        from runners.executor import ModalExecutor
+
+        try:
+            ModalExecutor(self.registry, self.settings).fill()
+        except Exception:  # the tick fills again within minutes
+            logging.getLogger("evaljobs.runner").exception("dispatching the next job failed")
 
     def _complete_parent(self, shard_id: str, parent_id: str) -> None:
         """A shard ended: once its logs are committed, say so, and end its job if it is the last
@@ -279,8 +292,9 @@ def api() -> Any:
 
 @app.function(image=api_image, secrets=API_SECRETS, schedule=modal.Cron(TICK_SCHEDULE), timeout=API_TIMEOUT)
 def tick() -> list[str]:
-    """Start the jobs of due cron policies (a missed tick runs once), then reap stranded jobs:
-    queued without a call are dispatched again, running with an ended call are failed."""
+    """Start the jobs of due cron policies (a missed tick runs once), then reap stranded jobs
+    (a dispatch that never spawned is taken back, running with an ended call are failed, sinks
+    cut off run again), then fill the free runner slots from the queue."""
     from evaljobs.records import utcnow
     from evaljobs.settings import get_settings
     from functions.scheduler import Scheduler
@@ -291,4 +305,5 @@ def tick() -> list[str]:
     services = build_services(get_settings())
     started = [job.id for job in Scheduler(services).tick()]
     modal_runs = ModalExecutor(services.registry, services.settings)
-    return started + reap(services.registry, modal_runs, modal_runs, services.settings, now=utcnow())
+    reaped = reap(services.registry, modal_runs, modal_runs, services.settings, now=utcnow())
+    return started + reaped + modal_runs.fill()  # runners freed without a word (a lost container)

@@ -11,14 +11,17 @@ its shards are dispatched instead (runners/shards.py).
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import datetime
 from typing import Literal, Protocol
 
-from evaljobs.records import JobRecord, Runtime
+from evaljobs.records import JobRecord, JobStatus, Runtime, utcnow
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
 from runners.cancel import cancel_job
 from runners.processes import spawn_runner
 from runners.shards import Finisher, fan_out, fans_out
+from runners.worker_pool import fair_order, last_served
 
 __all__ = [
     "Executor",
@@ -61,12 +64,57 @@ class InlineExecutor:
 
 
 class ModalExecutor:
-    """Spawns the job on the deployed Modal app's GPU runner; records the call id."""
+    """Spawns jobs on the deployed Modal app's GPU runner, `modal_max_runners` calls at a time;
+    records each call's id.
+
+    As with the local worker pool, the registry is the queue: `dispatch` fills the free runner
+    slots from it, each time with the oldest job of the entity with the fewest calls in flight
+    (`fair_order`), so a team's burst of jobs (or a job of many shards) waits in the registry
+    instead of in Modal's first-come queue ahead of every other team's. A slot frees when a
+    runner's job ends (the `Runner` fills again) and at every tick.
+    """
 
     def __init__(self, registry: JobRegistry, settings: Settings) -> None:
         self.registry, self.settings = registry, settings
 
     def dispatch(self, job_id: str) -> None:
+        """The job is queued in the registry: fill the free runner slots (it may wait its turn)."""
+        self.fill()
+
+    def fill(self, now: datetime | None = None) -> list[str]:
+        """Spawn runner calls for queued jobs while fewer than `modal_max_runners` are in
+        flight; returns the ids spawned. Each job is claimed (`dispatched_at`, a conditional
+        write) before its call is spawned, so two dispatchers at once never spawn one job twice;
+        they may together pass the limit by what they spawn at the same moment, which Modal's
+        `max_containers` then queues."""
+        queued = self.registry.jobs(
+            status=JobStatus.QUEUED, limit=10_000, oldest_first=True, include_shards=True
+        )
+        running = self.registry.jobs(status=JobStatus.RUNNING, limit=10_000, include_shards=True)
+        in_flight = {
+            j.id: j for j in [*running, *queued] if j.runtime.modal_call_id or j.runtime.dispatched_at
+        }
+        waiting = [j for j in queued if j.id not in in_flight and not fans_out(j, self.settings)]
+        free = self.settings.modal_max_runners - len(in_flight)
+        spawned: list[str] = []
+        runners = Counter(j.entity for j in in_flight.values())
+        for job_id in fair_order(waiting, runners, last_served(self.registry)):
+            if len(spawned) >= free:
+                break
+            if self._claim(job_id, now or utcnow()):
+                self._spawn(job_id)
+                spawned.append(job_id)
+        return spawned
+
+    def _claim(self, job_id: str, now: datetime) -> bool:
+        unclaimed = lambda job: (  # noqa: E731
+            job.status is JobStatus.QUEUED
+            and job.runtime.dispatched_at is None
+            and not job.runtime.modal_call_id
+        )
+        return self.registry.update_runtime(job_id, Runtime(dispatched_at=now), when=unclaimed)
+
+    def _spawn(self, job_id: str) -> None:
         import modal
 
         runner = modal.Cls.from_name(self.settings.modal_app, "Runner")()

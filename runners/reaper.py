@@ -1,7 +1,9 @@
 """Jobs that nothing would finish: found by the cloud's cron tick, ended or started again.
 
-- queued, with no runner call after `stale_after` (its dispatch failed, and a redelivery hits
-  the idempotency key instead of dispatching): dispatched again;
+- queued, claimed by a dispatcher `stale_after` ago with no runner call (its spawn failed, and
+  a redelivery hits the idempotency key instead of dispatching): dispatched again; a queued
+  job that fans out and never did: fanned out (a job merely waiting for a free runner is the
+  executor's `fill`, which the tick runs);
 - running, whose runner call has ended (a timeout, an OOM kill, a container lost for good):
   ended `failed` with the reason, and its sinks run, so the completion event goes out;
 - a shard of a fanned-out job that failed with a try left: queued and dispatched again, alone;
@@ -18,12 +20,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
-from evaljobs.records import JobRecord, JobStatus
+from evaljobs.records import JobRecord, JobStatus, Runtime
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
 from runners.cancel import complete_parent
 from runners.executor import Executor, finisher, start_job
-from runners.shards import publish, requeue
+from runners.shards import fans_out, publish, requeue
 from runners.sinks import owed_sinks, run_sinks_of, sinks_cut_off
 
 __all__ = ["CallWatcher", "reap"]
@@ -51,9 +53,16 @@ def reap(
     """Dispatch stranded queued jobs again and end jobs whose runner is gone; returns their ids."""
     touched = []
     for job in registry.jobs(status=JobStatus.QUEUED, limit=10_000, oldest_first=True, include_shards=True):
-        if job.runtime.modal_call_id is None and job.created_at < now - stale_after:
-            log.warning("job %s was never dispatched; dispatching it again", job.id)
+        claimed = job.runtime.dispatched_at
+        if job.runtime.modal_call_id is not None:
+            continue
+        if fans_out(job, settings) and job.created_at < now - stale_after:  # its fan-out failed
+            log.warning("job %s was never fanned out; fanning it out again", job.id)
             start_job(registry, settings, executor, job)
+            touched.append(job.id)
+        elif claimed is not None and claimed < now - stale_after and _unclaim(registry, job.id, claimed):
+            log.warning("job %s: its runner call was never spawned; dispatching it again", job.id)
+            executor.dispatch(job.id)
             touched.append(job.id)
     running = registry.jobs(status=JobStatus.RUNNING, limit=10_000, include_shards=True)
     for job in running:
@@ -74,6 +83,20 @@ def reap(
         _sinks(registry, executor, settings, job.id)
         touched.append(job.id)
     return touched
+
+
+def _unclaim(registry: JobRegistry, job_id: str, claimed: datetime) -> bool:
+    """Take back a dispatcher's claim on a job that never got its call (the spawn raised, or its
+    container died between the two writes), unless it got one meanwhile."""
+
+    def stranded(job: JobRecord) -> bool:
+        return (
+            job.status is JobStatus.QUEUED
+            and job.runtime.dispatched_at == claimed
+            and not job.runtime.modal_call_id
+        )
+
+    return registry.update_runtime(job_id, Runtime(dispatched_at=None), when=stranded)
 
 
 def _sinks(registry: JobRegistry, executor: Executor, settings: Settings, job_id: str) -> None:

@@ -121,7 +121,10 @@ def requeue(registry: JobRegistry, settings: Settings, shard: JobRecord) -> bool
         return False
     if registry.cancel_requested(shard.shard.parent) or registry.cancel_requested(shard.id):
         return False
-    retry = Runtime(attempt=shard.runtime.attempt + 1, published=False)
+    # a new call: the old one's id would count it in flight, and Modal's re-run would take it for its own
+    retry = Runtime(
+        attempt=shard.runtime.attempt + 1, published=False, modal_call_id=None, dispatched_at=None
+    )
     return registry.transition(shard.id, JobStatus.QUEUED, runtime=retry)
 
 

@@ -16,8 +16,8 @@ import subprocess
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 
 from evaljobs.records import JobRecord, JobStatus, utcnow
 from evaljobs.settings import Settings
@@ -26,7 +26,7 @@ from runners.processes import runner_alive, spawn_runner
 from runners.shards import fan_out, fans_out
 from runners.sinks import sinks_cut_off
 
-__all__ = ["WorkerPool", "fair_order"]
+__all__ = ["WorkerPool", "fair_order", "last_served"]
 
 log = logging.getLogger("runners.worker_pool")
 
@@ -38,19 +38,38 @@ FAIR_WINDOW = 256
 """Queued jobs the pool looks at each time it fills (oldest first)."""
 
 
-def fair_order(jobs: Sequence[JobRecord], runners: Counter[str]) -> list[str]:
+def last_served(registry: JobRegistry) -> dict[str, datetime]:
+    """When each entity's newest jobs last got a runner (dispatched or started), from the
+    `FAIR_WINDOW` newest jobs: an entity with none among them is served before any that has."""
+    served: dict[str, datetime] = {}
+    for job in registry.jobs(limit=FAIR_WINDOW, include_shards=True):
+        when = max((t for t in (job.runtime.dispatched_at, job.started_at) if t), default=None)
+        if when and (job.entity not in served or when > served[job.entity]):
+            served[job.entity] = when
+    return served
+
+
+def fair_order(
+    jobs: Sequence[JobRecord], runners: Counter[str], served: Mapping[str, datetime] | None = None
+) -> list[str]:
     """Queued jobs in the order they get a runner: each time, the oldest job of the entity
     with the fewest runners (those already running counted), so entities share the pool;
-    within an entity, and between entities with as many, queue order."""
+    between entities with as many, the one served least lately (`served`: when each last got
+    a runner, `last_served`), so that one runner freeing goes round the teams instead of to
+    the oldest job; then queue order."""
     pending: dict[str, deque[JobRecord]] = {}
     for job in jobs:  # oldest first
         pending.setdefault(job.entity, deque()).append(job)
     counts = Counter(runners)
+    never = datetime.min.replace(tzinfo=UTC)
+    latest = dict(served or {})
     order = []
     while pending:
-        entity = min(pending, key=lambda e: (counts[e], pending[e][0].created_at))
-        order.append(pending[entity].popleft().id)
+        entity = min(pending, key=lambda e: (counts[e], latest.get(e, never), pending[e][0].created_at))
+        job = pending[entity].popleft()
+        order.append(job.id)
         counts[entity] += 1
+        latest[entity] = datetime.max.replace(tzinfo=UTC)  # served now: after every other
         if not pending[entity]:
             del pending[entity]
     return order
@@ -108,7 +127,8 @@ class WorkerPool:
                     self._wake.set()
         entity_of = {j.id: j.entity for j in [*running, *waiting]}
         runners = Counter(entity_of.get(job_id, "") for job_id in busy)
-        queued = fair_order([j for j in waiting if j.id not in busy and j.id not in fanned_out], runners)
+        free = [j for j in waiting if j.id not in busy and j.id not in fanned_out]
+        queued = fair_order(free, runners, last_served(self.registry))
         started = []
         for job_id in orphans + queued:
             if len(busy) >= self.size:

@@ -9,7 +9,7 @@ same contract tests.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -126,8 +126,13 @@ class JobRegistry(Protocol):
         accounting: Accounting | None = None,
     ) -> bool: ...
     def update_runtime(
-        self, job_id: str, patch: Runtime, *, versions: dict[str, str] | None = None
-    ) -> None: ...
+        self,
+        job_id: str,
+        patch: Runtime,
+        *,
+        versions: dict[str, str] | None = None,
+        when: Callable[[JobRecord], bool] | None = None,
+    ) -> bool: ...
     def request_cancel(self, job_id: str) -> None: ...
     def cancel_requested(self, job_id: str) -> bool: ...
     def projects(self) -> list[tuple[str, str]]: ...

@@ -264,18 +264,28 @@ class DynamoRegistry:
 
         return self._mutate(job_id, change)
 
-    def update_runtime(self, job_id: str, patch: Runtime, *, versions: dict[str, str] | None = None) -> None:
-        """Merge the fields `patch` sets (and `versions`) into the job, in one conditional write."""
+    def update_runtime(
+        self,
+        job_id: str,
+        patch: Runtime,
+        *,
+        versions: dict[str, str] | None = None,
+        when: Callable[[JobRecord], bool] | None = None,
+    ) -> bool:
+        """Merge the fields `patch` sets (and `versions`) into the job, in one conditional write;
+        with `when`, only if the job as it stands at that write passes it. Returns whether it wrote."""
 
         def change(
             record: JobRecord, results: list[BenchmarkResult]
         ) -> tuple[JobRecord, list[BenchmarkResult]] | None:
+            if when is not None and not when(record):
+                return None
             runtime = record.runtime.merged(patch)
             return record.model_copy(
                 update={"runtime": runtime, "versions": {**record.versions, **(versions or {})}}
             ), results
 
-        self._mutate(job_id, change)
+        return self._mutate(job_id, change)
 
     def request_cancel(self, job_id: str) -> None:
         """Flag a job for cancellation; its runner stops at the next check."""

@@ -9,7 +9,7 @@ same contract the DynamoDB adapter keeps with conditional writes.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -213,10 +213,20 @@ class SqliteRegistry:
             )
             return self._update(db, record, current)
 
-    def update_runtime(self, job_id: str, patch: Runtime, *, versions: dict[str, str] | None = None) -> None:
-        """Merge the fields `patch` sets (and `versions`) into the job, in one write."""
+    def update_runtime(
+        self,
+        job_id: str,
+        patch: Runtime,
+        *,
+        versions: dict[str, str] | None = None,
+        when: Callable[[JobRecord], bool] | None = None,
+    ) -> bool:
+        """Merge the fields `patch` sets (and `versions`) into the job, in one write; with `when`,
+        only if the job as it stands at that write passes it. Returns whether it wrote."""
         with self._tx() as db:
             record = self._row(db, job_id)
+            if when is not None and not when(record):
+                return False
             record = record.model_copy(
                 update={
                     "runtime": record.runtime.merged(patch),
@@ -224,6 +234,7 @@ class SqliteRegistry:
                 }
             )
             db.execute("UPDATE jobs SET doc = ? WHERE id = ?", (self._doc(record), job_id))
+            return True
 
     def request_cancel(self, job_id: str) -> None:
         """Flag a job for cancellation; its runner stops at the next check."""

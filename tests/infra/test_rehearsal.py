@@ -28,9 +28,9 @@ from tests.support.live_server import free_port, wait_until_up
 from tests.support.moto_server import FAKE_CREDENTIALS
 from tests.support.rehearsal import Rehearsal
 
-pytestmark = pytest.mark.vllm
-
 ENTITY, PROJECT = "team-a", "evals"
+OTHER = "team-b"
+"""Another team the operator's user token may also submit for."""
 LIMIT = 40
 TENANT_TOKEN = f"hf_tenant{uuid.uuid4().hex}"
 POLICY = {
@@ -58,8 +58,13 @@ def _wait(check: Callable[[], object], timeout: float, what: str) -> object:
 
 @pytest.fixture
 def deployment(
-    tmp_path: Path, aws_endpoint: str, datasets_dir: Path, embedded_model: Path
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    aws_endpoint: str,
+    datasets_dir: Path,
+    embedded_model: Path,
 ) -> Iterator[Rehearsal]:
+    """The rehearsed deployment; a test's indirect parameter adds to what its containers are set."""
     resources = provision(f"rh{uuid.uuid4().hex[:6]}", endpoint_url=aws_endpoint).settings()
     wandb_mirror = tmp_path / "wandb-artifacts"  # the W&B artifact store, as the runner reads it
     (wandb_mirror / ENTITY / "pretrain" / "gemma-270m").mkdir(parents=True)
@@ -81,6 +86,7 @@ def deployment(
         # commits, and then the first commit holding half of them is the last (nothing is left
         # to resume; CI saw it)
         "EVALJOBS_VOLUME_COMMIT_S": "2",
+        **getattr(request, "param", {}),
     }
     rehearsal = Rehearsal(tmp_path / "deployment", secrets, standins)
     try:
@@ -98,7 +104,7 @@ def _operator(aws_endpoint: str, table_settings: dict[str, str]) -> tuple[str, s
     store = open_trigger_store(settings)
     hook_token, hook_secret = store.create_webhook(ENTITY)
     return (
-        store.create_token("ci", [ENTITY]),
+        store.create_token("ci", [ENTITY, OTHER]),
         store.create_token("admin", [ENTITY], admin=True),
         hook_token,
         hook_secret,
@@ -124,6 +130,7 @@ def _deployed_api(
         api.wait(30)
 
 
+@pytest.mark.vllm
 def test_a_webhook_job_runs_through_the_deployed_containers_survives_preemption_and_reads_back(
     deployment: Rehearsal, aws_endpoint: str
 ) -> None:
@@ -224,6 +231,7 @@ def test_a_webhook_job_runs_through_the_deployed_containers_survives_preemption_
         assert deployment.tick() == []
 
 
+@pytest.mark.vllm
 def test_a_sharded_job_fans_out_over_runner_containers_and_merges_once(
     deployment: Rehearsal, aws_endpoint: str, stub: str
 ) -> None:
@@ -277,6 +285,7 @@ def test_a_sharded_job_fans_out_over_runner_containers_and_merges_once(
         assert sorted(p.name for p in merged.glob("*.eval")) == ["arc_easy.eval", "boolq.eval"]
 
 
+@pytest.mark.vllm
 def test_a_sharded_job_cancelled_through_the_api_ends_with_its_sinks_in_finish(
     deployment: Rehearsal, aws_endpoint: str
 ) -> None:
@@ -339,3 +348,46 @@ def test_a_sharded_job_cancelled_through_the_api_ends_with_its_sinks_in_finish(
         job = client.get(f"/jobs/{job_id}").json()
         assert job["status"] == "cancelled"
         assert [s["status"] for s in job["shard_states"]] == ["cancelled", "cancelled"]
+
+
+@pytest.mark.parametrize("deployment", [{"EVALJOBS_MODAL_MAX_RUNNERS": "1"}], indirect=True)
+def test_one_team_s_burst_does_not_hold_another_team_s_job_back(
+    deployment: Rehearsal, aws_endpoint: str
+) -> None:
+    """One runner; team-a submits two jobs, then team-b one. The api spawns team-a's first and
+    keeps the other two in the registry, not in Modal's queue; when that job ends, its `Runner`
+    hands the runner to team-b, which has none running, before team-a's second."""
+    from bench.stub_server import running
+
+    with _deployed_api(deployment, aws_endpoint) as (_, url, (user, _, _, _)):
+        client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {user}"}, timeout=30)
+        with running(1.0, served_name="slow") as slow:  # 1 s a request, one at a time
+
+            def submit(entity: str) -> str:
+                job_doc = {
+                    "entity": entity,
+                    "project": PROJECT,
+                    "model": {"api": {"model": "vllm/slow", "base_url": slow}},
+                    "benchmarks": [{"id": "boolq", "limit": 3}],
+                    "max_connections": 1,
+                }
+                created = client.post("/jobs", json=job_doc)
+                assert created.status_code == 201, created.text + deployment.container_log("api-0")
+                return str(created.json()["id"])
+
+            first, second, other = submit(ENTITY), submit(ENTITY), submit(OTHER)
+            waiting = [client.get(f"/jobs/{j}").json()["runtime"] for j in (second, other)]
+            assert [r.get("modal_call_id") for r in waiting] == [None, None]  # held in the registry
+            jobs = lambda: [client.get(f"/jobs/{j}").json() for j in (first, other, second)]  # noqa: E731
+            _wait(lambda: all(j["status"] == "succeeded" for j in jobs()), 600, "the three jobs to end")
+
+        ran = [(j["started_at"], j["finished_at"]) for j in jobs()]
+        assert ran == sorted(ran) and all(ended < ran[k + 1][0] for k, (_, ended) in enumerate(ran[:-1])), (
+            ran  # one runner at a time, team-b's job second
+        )
+        runner_calls = [
+            c
+            for p in (deployment.root / "calls").glob("*.json")
+            if "function" not in (c := deployment.call(p.stem))
+        ]
+        assert len(runner_calls) == 3  # one call per job: none spawned twice, none waiting in Modal

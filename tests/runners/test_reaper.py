@@ -1,5 +1,6 @@
-"""Stranded jobs end or start again: a queued job whose dispatch failed is dispatched again; a
-running job whose runner call ended is failed with the reason, and its completion event goes out."""
+"""Stranded jobs end or start again: a queued job whose spawn failed after its claim is
+dispatched again; a running job whose runner call ended is failed with the reason, and its
+completion event goes out."""
 
 from __future__ import annotations
 
@@ -39,8 +40,11 @@ def test_stranded_jobs_are_dispatched_again_or_failed_with_the_reason(home: Path
             JobRecord(id=job_id, entity="e", project="p", model="m", spec=SPEC, created_at=created or now)
         )
 
-    job("job-stranded", old)  # its dispatch raised: no call recorded
+    job("job-stranded", old)  # its spawn raised after the claim: no call recorded
+    registry.update_runtime("job-stranded", Runtime(dispatched_at=old))
     job("job-just-queued")  # the executor may not have recorded its call yet
+    registry.update_runtime("job-just-queued", Runtime(dispatched_at=now))
+    job("job-waiting", old)  # waiting for a free runner: the executor's fill, not the reaper
     job("job-spawned", old)
     registry.update_runtime("job-spawned", Runtime(modal_call_id="fc-queued"))
     for job_id, call in (("job-lost", "fc-oom"), ("job-alive", "fc-running")):
@@ -57,7 +61,8 @@ def test_stranded_jobs_are_dispatched_again_or_failed_with_the_reason(home: Path
     outbox = sorted((settings.home / "outbox").glob("*.jsonl"))
     events = [json.loads(line) for path in outbox for line in path.read_text().splitlines()]
     assert [(e["job_id"], e["status"]) for e in events] == [("job-lost", "failed")]
-    assert reap(registry, modal, modal, settings, now=now) == ["job-stranded"]  # still no call: again
+    assert registry.get("job-stranded").runtime.dispatched_at is None  # the fill's to claim again
+    assert reap(registry, modal, modal, settings, now=now) == []
 
 
 def test_sinks_cut_off_run_again_once_their_hour_has_passed(home: Path) -> None:

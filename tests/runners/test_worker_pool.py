@@ -134,6 +134,21 @@ def test_entities_share_the_pool_one_s_long_queue_does_not_hold_back_another_s_j
     assert [i for i in spawned if i in a] == a  # each entity's own jobs in its queue order
 
 
+def test_a_pool_of_one_runner_goes_round_the_entities(home: Path) -> None:
+    """Each time the one runner frees, neither entity has one running: the runner goes to the
+    entity served least lately, not to the oldest job (team-a's burst would all run first)."""
+    settings = get_settings()
+    registry = SqliteRegistry(settings.db_path)
+    a = queue(registry, 3, entity="team-a")
+    b = queue(registry, 2, entity="team-b", first=100)
+    spawned: list[str] = []
+    pool = WorkerPool(registry, settings, size=1, spawn=fake_spawn(0.1, spawned))
+    while any(registry.get(i).status is not JobStatus.SUCCEEDED for i in a + b):
+        pool.fill()
+        time.sleep(0.05)
+    assert spawned == [a[0], b[0], a[1], b[1], a[2]]
+
+
 def test_the_pool_runs_again_the_sinks_of_a_job_whose_runner_was_killed_inside_them(home: Path) -> None:
     import json
     from datetime import timedelta

@@ -175,6 +175,23 @@ def test_concurrent_runtime_updates_are_not_lost(registry: JobRegistry) -> None:
     }
 
 
+def test_a_conditional_runtime_update_has_one_winner_among_concurrent_writers(registry: JobRegistry) -> None:
+    """What keeps two dispatchers from spawning one job twice: of eight writers claiming an
+    unclaimed job at once, exactly one writes; the condition is judged on the job as it stands
+    at the write, not as each writer read it."""
+    from evaljobs.records import utcnow
+
+    registry.create(record())
+    unclaimed = lambda job: job.runtime.dispatched_at is None  # noqa: E731
+    claims = [Runtime(dispatched_at=utcnow(), host=f"dispatcher-{i}") for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        won = list(pool.map(lambda c: registry.update_runtime("job-1", c, when=unclaimed), claims))
+    assert won.count(True) == 1
+    runtime = registry.get("job-1").runtime
+    assert runtime.host == claims[won.index(True)].host  # the winner's write, whole
+    assert registry.update_runtime("job-1", Runtime(pid=7)) is True  # unconditional: always writes
+
+
 def test_shard_jobs_are_listed_with_their_parent_and_only_they_are_retried(registry: JobRegistry) -> None:
     from evaljobs.records import ShardOf
 
