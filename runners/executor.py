@@ -21,7 +21,7 @@ from evaljobs.stores import JobRegistry
 from runners.cancel import cancel_job
 from runners.processes import spawn_runner
 from runners.shards import Finisher, fan_out, fans_out
-from runners.worker_pool import fair_order, last_served
+from runners.worker_pool import fair_queue
 
 __all__ = [
     "Executor",
@@ -69,7 +69,7 @@ class ModalExecutor:
 
     As with the local worker pool, the registry is the queue: `dispatch` fills the free runner
     slots from it, each time with the oldest job of the entity with the fewest calls in flight
-    (`fair_order`), so a team's burst of jobs (or a job of many shards) waits in the registry
+    (`fair_queue`), so a team's burst of jobs (or a job of many shards) waits in the registry
     instead of in Modal's first-come queue ahead of every other team's. A slot frees when a
     runner's job ends (the `Runner` fills again) and at every tick.
     """
@@ -98,7 +98,7 @@ class ModalExecutor:
         free = self.settings.modal_max_runners - len(in_flight)
         spawned: list[str] = []
         runners = Counter(j.entity for j in in_flight.values())
-        for job_id in fair_order(waiting, runners, last_served(self.registry)):
+        for job_id in fair_queue(self.registry, waiting, runners, free):
             if len(spawned) >= free:
                 break
             if self._claim(job_id, now or utcnow()):

@@ -26,7 +26,7 @@ from runners.processes import runner_alive, spawn_runner
 from runners.shards import fan_out, fans_out
 from runners.sinks import sinks_cut_off
 
-__all__ = ["WorkerPool", "fair_order", "last_served"]
+__all__ = ["WorkerPool", "fair_order", "fair_queue", "last_served"]
 
 log = logging.getLogger("runners.worker_pool")
 
@@ -47,6 +47,17 @@ def last_served(registry: JobRegistry) -> dict[str, datetime]:
         if when and (job.entity not in served or when > served[job.entity]):
             served[job.entity] = when
     return served
+
+
+def fair_queue(
+    registry: JobRegistry, jobs: Sequence[JobRecord], runners: Counter[str], free: int
+) -> list[str]:
+    """`fair_order` when `free` runners are to be handed out; the registry is asked when each
+    entity was last served only when more than one entity is waiting."""
+    if free <= 0:
+        return []
+    several = len({job.entity for job in jobs}) > 1
+    return fair_order(jobs, runners, last_served(registry) if several else None)
 
 
 def fair_order(
@@ -128,7 +139,7 @@ class WorkerPool:
         entity_of = {j.id: j.entity for j in [*running, *waiting]}
         runners = Counter(entity_of.get(job_id, "") for job_id in busy)
         free = [j for j in waiting if j.id not in busy and j.id not in fanned_out]
-        queued = fair_order(free, runners, last_served(self.registry))
+        queued = fair_queue(self.registry, free, runners, self.size - len(busy) - len(orphans))
         started = []
         for job_id in orphans + queued:
             if len(busy) >= self.size:

@@ -11,6 +11,7 @@ from evaljobs.records import JobRecord, JobStatus, Runtime
 from evaljobs.settings import get_settings
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 from runners.job import run_job
+from tests.support.jobs import ended_job
 
 API_JOB = {
     "model": {"api": {"model": "vllm/nothing", "base_url": "http://127.0.0.1:9/v1"}},
@@ -157,18 +158,7 @@ def test_a_rerun_of_a_job_ended_before_its_sinks_ran_runs_them(home: Path) -> No
     ended, and runs the sinks it still owes instead of nothing."""
     settings = get_settings()
     registry = SqliteRegistry(settings.db_path)
-    registry.create(
-        JobRecord(
-            id="job-ended",
-            entity="local",
-            project="p",
-            model="m",
-            spec=API_JOB,
-            runtime=Runtime(sinks_done=[]),
-        )
-    )
-    registry.transition("job-ended", JobStatus.RUNNING, runtime=Runtime(pid=1, host="gone-container"))
-    registry.finish("job-ended", JobStatus.SUCCEEDED, [], None)
+    ended_job(registry, "job-ended", sinks_done=[])
     outbox = settings.home / "outbox" / "job-ended.jsonl"
     assert run_job("job-ended", registry, settings) is JobStatus.SUCCEEDED and not outbox.exists()
 

@@ -12,6 +12,7 @@ from evaljobs.records import JobRecord, JobStatus, Runtime, utcnow
 from evaljobs.settings import get_settings
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 from runners.reaper import reap
+from tests.support.jobs import ended_job
 
 SPEC = {"model": {"api": {"model": "openai/m"}}, "benchmarks": ["boolq"]}
 
@@ -73,14 +74,8 @@ def test_sinks_cut_off_run_again_once_their_hour_has_passed(home: Path) -> None:
 
     settings = get_settings()
     registry = SqliteRegistry(settings.db_path)
-    for job_id, done in (("job-cut", ["wandb", "weave"]), ("job-untracked", None)):
-        registry.create(
-            JobRecord(
-                id=job_id, entity="e", project="p", model="m", spec=SPEC, runtime=Runtime(sinks_done=done)
-            )
-        )
-        registry.transition(job_id, JobStatus.RUNNING)
-        registry.finish(job_id, JobStatus.SUCCEEDED, [], None)
+    ended_job(registry, "job-cut", sinks_done=["wandb", "weave"])
+    ended_job(registry, "job-untracked", sinks_done=None)
     modal = FakeModal({})
     wait = timedelta(seconds=settings.sinks_retry_after_s)
     outbox = settings.home / "outbox" / "job-cut.jsonl"

@@ -15,6 +15,7 @@ from evaljobs.records import JobRecord, JobStatus, Runtime
 from evaljobs.settings import Settings, get_settings
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 from runners.worker_pool import WorkerPool
+from tests.support.jobs import ended_job
 
 FAKE_RUNNER = """
 import os, sys, time
@@ -60,6 +61,13 @@ def wait_for(predicate, timeout: float = 60) -> None:  # type: ignore[no-untyped
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def drain(pool: WorkerPool, registry: SqliteRegistry, ids: list[str]) -> None:
+    """Fill the pool until every job of `ids` has run."""
+    while any(registry.get(i).status is not JobStatus.SUCCEEDED for i in ids):
+        pool.fill()
         time.sleep(0.05)
 
 
@@ -127,9 +135,7 @@ def test_entities_share_the_pool_one_s_long_queue_does_not_hold_back_another_s_j
     spawned: list[str] = []
     pool = WorkerPool(registry, settings, size=2, spawn=fake_spawn(0.3, spawned))
     assert pool.fill() == [a[0], b[0]]  # one runner each, oldest first within an entity
-    while any(registry.get(i).status is not JobStatus.SUCCEEDED for i in a + b):
-        pool.fill()
-        time.sleep(0.05)
+    drain(pool, registry, a + b)
     assert spawned.index(b[1]) < spawned.index(a[3])  # team-b's second job did not wait for all of a's
     assert [i for i in spawned if i in a] == a  # each entity's own jobs in its queue order
 
@@ -137,15 +143,10 @@ def test_entities_share_the_pool_one_s_long_queue_does_not_hold_back_another_s_j
 def test_a_pool_of_one_runner_goes_round_the_entities(home: Path) -> None:
     """Each time the one runner frees, neither entity has one running: the runner goes to the
     entity served least lately, not to the oldest job (team-a's burst would all run first)."""
-    settings = get_settings()
-    registry = SqliteRegistry(settings.db_path)
-    a = queue(registry, 3, entity="team-a")
-    b = queue(registry, 2, entity="team-b", first=100)
+    registry = SqliteRegistry(get_settings().db_path)
+    a, b = queue(registry, 3, entity="team-a"), queue(registry, 2, entity="team-b", first=100)
     spawned: list[str] = []
-    pool = WorkerPool(registry, settings, size=1, spawn=fake_spawn(0.1, spawned))
-    while any(registry.get(i).status is not JobStatus.SUCCEEDED for i in a + b):
-        pool.fill()
-        time.sleep(0.05)
+    drain(WorkerPool(registry, get_settings(), size=1, spawn=fake_spawn(0.1, spawned)), registry, a + b)
     assert spawned == [a[0], b[0], a[1], b[1], a[2]]
 
 
@@ -157,18 +158,7 @@ def test_the_pool_runs_again_the_sinks_of_a_job_whose_runner_was_killed_inside_t
 
     settings = get_settings()
     registry = SqliteRegistry(settings.db_path)
-    registry.create(
-        JobRecord(
-            id="job-cut",
-            entity="e",
-            project="p",
-            model="m",
-            spec={"model": {"api": {"model": "openai/m"}}, "benchmarks": ["boolq"]},
-            runtime=Runtime(sinks_done=["wandb"]),
-        )
-    )
-    registry.transition("job-cut", JobStatus.RUNNING)
-    registry.finish("job-cut", JobStatus.FAILED, [], "boom")
+    ended_job(registry, "job-cut", sinks_done=["wandb"], status=JobStatus.FAILED, error="boom")
     pool = WorkerPool(registry, settings, size=1)
     assert pool.redrive_sinks() == []  # just ended: its runner may be in its sinks now
 

@@ -11,6 +11,7 @@ from evaljobs.records import JobRecord, JobStatus, Runtime
 from evaljobs.settings import get_settings
 from evaljobs.stores.sqlite_registry import SqliteRegistry
 from runners.sinks import SinkContext, run_sinks
+from tests.support.jobs import ended_job
 
 SPEC = {"model": {"api": {"model": "openai/m"}}, "benchmarks": ["boolq"]}
 
@@ -74,11 +75,7 @@ def test_sinks_cut_off_run_again_without_the_ones_that_ended(home: Path) -> None
     there: the ones before it (a W&B run, a leaderboard row) are not sent twice."""
     settings = get_settings()
     registry = SqliteRegistry(settings.db_path)
-    registry.create(
-        JobRecord(id="job-1", entity="e", project="p", model="m", spec=SPEC, runtime=Runtime(sinks_done=[]))
-    )
-    registry.transition("job-1", JobStatus.RUNNING)
-    registry.finish("job-1", JobStatus.SUCCEEDED, [], None)
+    ended_job(registry, "job-1", sinks_done=[])
     context = SinkContext(registry, settings, home / "job-1", lambda line: None)
     first, failing, killing, last = Named("first"), Failing(), Named("killing", kill=True), Named("last")
 
