@@ -39,17 +39,10 @@ def cancel_job(registry: JobRegistry, job_id: str, finish_elsewhere: Finisher | 
     if job.shard is not None and status.terminal:
         complete_parent(registry, job.shard.parent, finish_elsewhere=finish_elsewhere)
     elif ended_here:  # no runner will run its sinks: the completion event still goes out
-        _sinks(registry, job_id, finish_elsewhere)
+        from runners.sinks import run_sinks_of
+
+        run_sinks_of(registry, get_settings(), job_id, elsewhere=finish_elsewhere)
     return status
-
-
-def _sinks(registry: JobRegistry, job_id: str, finish_elsewhere: Finisher | None) -> None:
-    if finish_elsewhere is not None:
-        finish_elsewhere(job_id, "sinks")
-        return
-    from runners.sinks import run_sinks_of
-
-    run_sinks_of(registry, get_settings(), job_id)
 
 
 def complete_parent(

@@ -73,14 +73,14 @@ def reap(
         if registry.finish(job.id, JobStatus.FAILED, [], f"its runner is gone ({why}); run it again"):
             log.warning("job %s: runner call %s ended (%s); marked failed", job.id, call, why)
             touched.append(job.id)
-            if job.shard is None:  # a shard's sinks never run: its job's do
-                _sinks(registry, executor, settings, job.id)
+            if job.shard is None:  # a shard's sinks never run: its job's do (on Modal in `finish`)
+                run_sinks_of(registry, settings, job.id, elsewhere=finisher(executor))
     touched.extend(_shards(registry, executor, watcher, settings, [j for j in running if j.runtime.shards]))
     for job in sinks_cut_off(registry, settings, now):
         log.warning(
             "job %s: its sinks were cut off (%s owed); running them again", job.id, owed_sinks(job, settings)
         )
-        _sinks(registry, executor, settings, job.id)
+        run_sinks_of(registry, settings, job.id, elsewhere=finisher(executor))
         touched.append(job.id)
     return touched
 
@@ -97,14 +97,6 @@ def _unclaim(registry: JobRegistry, job_id: str, claimed: datetime) -> bool:
         )
 
     return registry.update_runtime(job_id, Runtime(dispatched_at=None), when=stranded)
-
-
-def _sinks(registry: JobRegistry, executor: Executor, settings: Settings, job_id: str) -> None:
-    """Run the sinks of a job ended here: on Modal in `finish`, where the sinks' keys are."""
-    if (finish := finisher(executor)) is not None:
-        finish(job_id, "sinks")
-    else:
-        run_sinks_of(registry, settings, job_id)
 
 
 def _shards(

@@ -41,7 +41,7 @@ from evaljobs.records import (
 )
 from evaljobs.settings import Settings
 from evaljobs.stores import JobRegistry
-from runners.sinks import job_log_lines
+from runners.sinks import job_log_lines, run_sinks_of
 
 Finisher = Callable[[str, Literal["merge", "sinks"]], object]
 """Runs a step of a job's ending elsewhere (`runners.executor.finisher`): `merge` a fanned-out
@@ -268,7 +268,6 @@ def _finish(
     sinks_elsewhere: Finisher | None = None,
 ) -> JobStatus | None:
     from runners.accounting import account, rates_for
-    from runners.sinks import run_sinks_of
 
     folder = settings.jobs_dir / parent.id
     accounting = None
@@ -287,8 +286,5 @@ def _finish(
         )
     if not registry.finish(parent.id, status, results or [], error, accounting):
         return None  # another shard's call finished it first
-    if sinks_elsewhere is not None:
-        sinks_elsewhere(parent.id, "sinks")  # `run_sinks_of` there
-    else:
-        run_sinks_of(registry, settings, parent.id)  # how it ended, in its log; then the sinks
+    run_sinks_of(registry, settings, parent.id, elsewhere=sinks_elsewhere)  # how it ended; then the sinks
     return status

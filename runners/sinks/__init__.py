@@ -4,6 +4,7 @@ comparison, and last the completion event (which carries what the others recorde
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from evaljobs.records import JobRecord, JobStatus, Runtime
 from evaljobs.settings import Settings
@@ -57,9 +58,19 @@ def _ended_line(job_id: str, status: JobStatus, error: str | None) -> str:
     return f"job {job_id} {status.value}" + (f": {error}" if error else "")
 
 
-def run_sinks_of(registry: JobRegistry, settings: Settings, job_id: str) -> None:
-    """The sinks of a job that ended where no runner runs them (a cancel before it ran; on Modal,
-    a process without the sinks' keys), after how it ended as a line of its log."""
+def run_sinks_of(
+    registry: JobRegistry,
+    settings: Settings,
+    job_id: str,
+    elsewhere: Callable[[str, Literal["sinks"]], object] | None = None,
+) -> None:
+    """The sinks of a job that ended where no runner runs them (a cancel before it ran, the
+    reaper, the last shard), after how it ended as a line of its log; with `elsewhere`
+    (`runners.shards.Finisher`: Modal's `finish`, from a process without the sinks' keys),
+    handed to it, which runs this there."""
+    if elsewhere is not None:
+        elsewhere(job_id, "sinks")
+        return
     job = registry.get(job_id)
     if not job.status.terminal:
         raise ValueError(f"{job_id} is {job.status.value}: only an ended job's sinks run")
